@@ -38,9 +38,15 @@ impl Payload {
     }
 
     /// A payload holding a copy of `bytes`.
+    /// Like the reference's copy of a sent buffer, a NUL byte follows the
+    /// copied bytes (not counted in the length), so C code may read it as a
+    /// string.
     pub fn from_slice(bytes: &[u8]) -> Payload {
-        let mut p = Payload::with_capacity(bytes.len());
+        let mut p = Payload::with_capacity(bytes.len() + 1);
         p.extend_from_slice(bytes);
+        // SAFETY: capacity is at least len + 1, so the byte after the data is
+        // inside the buffer.
+        unsafe { *p.as_mut_ptr().add(p.len) = 0 };
         p
     }
 

@@ -1,0 +1,253 @@
+//! Message queues: one `ServiceQueue` per service and the node's
+//! `GlobalQueue` of services that have work. Stands for `skynet_mq.c`.
+//!
+//! A service queue is in the global queue at most once: the `scheduled` flag
+//! says it is there (or being dispatched). A new queue starts scheduled so
+//! that nothing dispatches it before its service's init has finished; the
+//! runtime schedules it explicitly afterwards. Popping the last message
+//! clears the flag, and the next push asks the caller to schedule it again.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::message::Message;
+
+/// Queue length at which the first overload warning is given.
+pub const OVERLOAD_THRESHOLD: usize = 1024;
+
+struct QueueState {
+    items: VecDeque<Message>,
+    scheduled: bool,
+    released: bool,
+    /// Length seen when the threshold was passed; reported once.
+    overload: usize,
+    threshold: usize,
+}
+
+/// What became of a pushed message.
+#[derive(Debug)]
+pub enum Pushed {
+    /// Queued; the queue was already scheduled.
+    Queued,
+    /// Queued; the queue was idle and the caller must put it on the global queue.
+    Schedule,
+    /// The queue's service is gone: the message comes back to the caller.
+    Released(Message),
+}
+
+/// The message queue of one service.
+pub struct ServiceQueue {
+    state: Mutex<QueueState>,
+}
+
+impl Default for ServiceQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServiceQueue {
+    pub fn new() -> ServiceQueue {
+        ServiceQueue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::with_capacity(64),
+                scheduled: true,
+                released: false,
+                overload: 0,
+                threshold: OVERLOAD_THRESHOLD,
+            }),
+        }
+    }
+
+    pub fn push(&self, msg: Message) -> Pushed {
+        let mut s = self.state.lock();
+        if s.released {
+            return Pushed::Released(msg);
+        }
+        s.items.push_back(msg);
+        if s.scheduled {
+            Pushed::Queued
+        } else {
+            s.scheduled = true;
+            Pushed::Schedule
+        }
+    }
+
+    /// The next message; `None` when empty, which also unschedules the queue.
+    pub fn pop(&self) -> Option<Message> {
+        let mut s = self.state.lock();
+        match s.items.pop_front() {
+            Some(m) => {
+                let len = s.items.len();
+                if len > s.threshold {
+                    s.overload = len;
+                    s.threshold *= 2;
+                }
+                Some(m)
+            }
+            None => {
+                s.threshold = OVERLOAD_THRESHOLD;
+                s.scheduled = false;
+                None
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The queue length that passed the overload threshold, once.
+    pub fn take_overload(&self) -> Option<usize> {
+        let mut s = self.state.lock();
+        match std::mem::take(&mut s.overload) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// Closes the queue for good and returns what was still in it. Later
+    /// pushes get their message back.
+    pub fn release(&self) -> Vec<Message> {
+        let mut s = self.state.lock();
+        s.released = true;
+        s.items.drain(..).collect()
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.state.lock().released
+    }
+}
+
+/// The node's queue of services with pending messages.
+pub struct GlobalQueue<T> {
+    items: Mutex<VecDeque<T>>,
+    len: AtomicUsize,
+}
+
+impl<T> Default for GlobalQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> GlobalQueue<T> {
+    pub fn new() -> Self {
+        GlobalQueue {
+            items: Mutex::new(VecDeque::new()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Appends `item`; returns the length afterwards.
+    pub fn push(&self, item: T) -> usize {
+        let mut q = self.items.lock();
+        q.push_back(item);
+        let n = q.len();
+        self.len.store(n, Ordering::SeqCst);
+        n
+    }
+
+    pub fn pop(&self) -> Option<T> {
+        let mut q = self.items.lock();
+        let item = q.pop_front();
+        self.len.store(q.len(), Ordering::SeqCst);
+        item
+    }
+
+    /// Length without taking the lock (may be stale by the time it is used).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::SeqCst)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::Payload;
+
+    fn msg(session: i32) -> Message {
+        Message::new(1, session, 0, Payload::empty())
+    }
+
+    #[test]
+    fn new_queue_is_scheduled_until_drained() {
+        let q = ServiceQueue::new();
+        assert!(matches!(q.push(msg(1)), Pushed::Queued));
+        assert_eq!(q.pop().unwrap().session, 1);
+        assert!(q.pop().is_none());
+        assert!(matches!(q.push(msg(2)), Pushed::Schedule));
+        assert!(matches!(q.push(msg(3)), Pushed::Queued));
+    }
+
+    #[test]
+    fn keeps_fifo_order_past_growth() {
+        let q = ServiceQueue::new();
+        for i in 0..1000 {
+            q.push(msg(i));
+        }
+        for i in 0..1000 {
+            assert_eq!(q.pop().unwrap().session, i);
+        }
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn overload_is_reported_once_per_doubling() {
+        let q = ServiceQueue::new();
+        for i in 0..3000 {
+            q.push(msg(i));
+        }
+        q.pop();
+        assert_eq!(q.take_overload(), Some(2999));
+        assert_eq!(q.take_overload(), None);
+        q.pop();
+        // threshold is now 2048: 2998 is over it again
+        assert_eq!(q.take_overload(), Some(2998));
+        q.pop();
+        assert_eq!(q.take_overload(), None);
+        while q.pop().is_some() {}
+        // emptied: threshold back at 1024
+        for i in 0..1100 {
+            q.push(msg(i));
+        }
+        q.pop();
+        assert_eq!(q.take_overload(), Some(1099));
+    }
+
+    #[test]
+    fn released_queue_returns_messages() {
+        let q = ServiceQueue::new();
+        q.push(msg(1));
+        q.push(msg(2));
+        let left = q.release();
+        assert_eq!(left.len(), 2);
+        match q.push(msg(3)) {
+            Pushed::Released(m) => assert_eq!(m.session, 3),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(q.is_released());
+    }
+
+    #[test]
+    fn global_queue_is_fifo() {
+        let g = GlobalQueue::new();
+        assert_eq!(g.push(1), 1);
+        assert_eq!(g.push(2), 2);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.pop(), Some(1));
+        assert_eq!(g.pop(), Some(2));
+        assert_eq!(g.pop(), None);
+        assert!(g.is_empty());
+    }
+}

@@ -1,0 +1,431 @@
+//! The node: everything the services of one skynet process share (handles,
+//! the global queue, env, timer, modules, harbor routing, the logger) and
+//! the operations on services that are not tied to one context: launch,
+//! push, kill, abort. Stands for the global state of `skynet_server.c`,
+//! `skynet_handle.c`'s retire, and the worker wake-up of `skynet_start.c`.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::context::Context;
+use crate::env::Env;
+use crate::handle::{Handle, HandleRegistry};
+use crate::harbor::{RemoteMessage, RemoteRouter};
+use crate::message::{Message, PTYPE_CLIENT, PTYPE_ERROR, PTYPE_RESPONSE};
+use crate::module::ModuleRegistry;
+use crate::mq::{GlobalQueue, Pushed};
+use crate::payload::Payload;
+use crate::timer::Timer;
+
+thread_local! {
+    static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as a worker (its pushes need no wake-up call).
+pub(crate) fn mark_worker_thread() {
+    IS_WORKER.with(|w| w.set(true));
+}
+
+fn is_worker_thread() -> bool {
+    IS_WORKER.with(|w| w.get())
+}
+
+static CURRENT_NODE: OnceLock<Arc<Node>> = OnceLock::new();
+
+/// The node of this process, for the C ABI calls that name no context
+/// (`skynet_now`, `skynet_error(NULL, ...)`). The first node started wins.
+pub fn current_node() -> Option<&'static Arc<Node>> {
+    CURRENT_NODE.get()
+}
+
+/// Settings a node is built with (read from the env by `start`).
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub harbor: u8,
+    pub profile: bool,
+    pub module_path: String,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            harbor: 0,
+            profile: true,
+            module_path: "./cservice/?.so".to_string(),
+        }
+    }
+}
+
+struct Sleepers {
+    lock: Mutex<()>,
+    cond: Condvar,
+    count: AtomicUsize,
+}
+
+pub struct Node {
+    handles: HandleRegistry<Context>,
+    global: GlobalQueue<Arc<Context>>,
+    env: Env,
+    timer: Timer,
+    modules: ModuleRegistry,
+    harbor_bits: u32,
+    profile: bool,
+    router: RwLock<Option<Arc<dyn RemoteRouter>>>,
+    monitor_exit: AtomicU32,
+    logger: AtomicU32,
+    live: AtomicUsize,
+    quit: AtomicBool,
+    aborting: AtomicBool,
+    sleepers: Sleepers,
+}
+
+impl Node {
+    pub fn new(options: NodeOptions, env: Env) -> Arc<Node> {
+        Arc::new(Node {
+            handles: HandleRegistry::new(options.harbor),
+            global: GlobalQueue::new(),
+            env,
+            timer: Timer::new(),
+            modules: ModuleRegistry::new(&options.module_path),
+            harbor_bits: (options.harbor as u32) << crate::handle::HANDLE_REMOTE_SHIFT,
+            profile: options.profile,
+            router: RwLock::new(None),
+            monitor_exit: AtomicU32::new(0),
+            logger: AtomicU32::new(0),
+            live: AtomicUsize::new(0),
+            quit: AtomicBool::new(false),
+            aborting: AtomicBool::new(false),
+            sleepers: Sleepers {
+                lock: Mutex::new(()),
+                cond: Condvar::new(),
+                count: AtomicUsize::new(0),
+            },
+        })
+    }
+
+    /// Makes this node the one the context-free C ABI calls use.
+    pub fn make_current(self: &Arc<Self>) {
+        let _ = CURRENT_NODE.set(self.clone());
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub fn modules(&self) -> &ModuleRegistry {
+        &self.modules
+    }
+
+    pub fn timer(&self) -> &Timer {
+        &self.timer
+    }
+
+    pub fn harbor_bits(&self) -> u32 {
+        self.harbor_bits
+    }
+
+    pub fn harbor_id(&self) -> u8 {
+        (self.harbor_bits >> crate::handle::HANDLE_REMOTE_SHIFT) as u8
+    }
+
+    pub fn profile(&self) -> bool {
+        self.profile
+    }
+
+    pub(crate) fn global(&self) -> &GlobalQueue<Arc<Context>> {
+        &self.global
+    }
+
+    /// Centiseconds since the node started (`skynet.now`).
+    pub fn now(&self) -> u64 {
+        self.timer.now()
+    }
+
+    /// Number of services that have not been released yet.
+    pub fn live_services(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+
+    pub fn is_quitting(&self) -> bool {
+        self.quit.load(Ordering::SeqCst)
+    }
+
+    /// The live context at `handle`.
+    pub fn grab(&self, handle: Handle) -> Option<Arc<Context>> {
+        self.handles.grab(handle)
+    }
+
+    pub fn handles(&self) -> Vec<Handle> {
+        self.handles.handles()
+    }
+
+    pub fn find_name(&self, name: &str) -> Option<Handle> {
+        self.handles.find_name(name)
+    }
+
+    /// Binds local `name` (without the dot) to `handle`; false if taken.
+    pub fn bind_name(&self, name: &str, handle: Handle) -> bool {
+        self.handles.bind_name(name, handle)
+    }
+
+    /// Launches a service of `module` with `args`, like `skynet_context_new`.
+    /// Logs `LAUNCH module args` on success (as the new service) and
+    /// `error: launch module FAILED` when init fails.
+    pub fn launch(self: &Arc<Self>, module: &str, args: &str) -> Option<Handle> {
+        let instance = match self.modules.create(module) {
+            Ok(i) => i,
+            Err(e) => {
+                if !e.is_empty() {
+                    self.log(crate::context::current_handle(), e);
+                }
+                return None;
+            }
+        };
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let (handle, ctx) = self
+            .handles
+            .register_with(|h| Arc::new(Context::new(h, self.clone(), module, instance)));
+        match ctx.run_init(args) {
+            Ok(()) => {
+                self.schedule(ctx.clone());
+                ctx.log(format!("LAUNCH {module} {args}"));
+                Some(handle)
+            }
+            Err(e) => {
+                if !e.is_empty() {
+                    ctx.log(e);
+                }
+                ctx.log(format!("error: launch {module} FAILED"));
+                self.retire(handle);
+                None
+            }
+        }
+    }
+
+    /// Queues `msg` for the local service `dest`; gives it back when there
+    /// is no such service.
+    pub fn push(&self, dest: Handle, msg: Message) -> Result<(), Message> {
+        let Some(ctx) = self.handles.grab(dest) else {
+            return Err(msg);
+        };
+        match ctx.queue().push(msg) {
+            Pushed::Queued => Ok(()),
+            Pushed::Schedule => {
+                self.schedule(ctx);
+                Ok(())
+            }
+            Pushed::Released(m) => Err(m),
+        }
+    }
+
+    /// Puts a context with work on the global queue and wakes a worker when
+    /// needed: always for pushes from outside the workers, and from a worker
+    /// only when more work is waiting than that worker will take next.
+    pub(crate) fn schedule(&self, ctx: Arc<Context>) {
+        let len = self.global.push(ctx);
+        if self.sleepers.count.load(Ordering::SeqCst) > 0 && (len > 1 || !is_worker_thread()) {
+            let _g = self.sleepers.lock.lock();
+            self.sleepers.cond.notify_one();
+        }
+    }
+
+    /// Wakes one sleeping worker if every worker sleeps while there is work
+    /// (the timer thread calls this each tick, as the reference does).
+    pub(crate) fn wake_if_idle(&self, workers: usize) {
+        if self.sleepers.count.load(Ordering::SeqCst) >= workers && !self.global.is_empty() {
+            let _g = self.sleepers.lock.lock();
+            self.sleepers.cond.notify_one();
+        }
+    }
+
+    /// Blocks a worker until there may be work or the node quits.
+    pub(crate) fn wait_for_work(&self) {
+        let mut g = self.sleepers.lock.lock();
+        self.sleepers.count.fetch_add(1, Ordering::SeqCst);
+        if self.global.is_empty() && !self.is_quitting() {
+            self.sleepers.cond.wait(&mut g);
+        }
+        self.sleepers.count.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Registers the harbor service's router.
+    pub fn set_router(&self, router: Option<Arc<dyn RemoteRouter>>) {
+        *self.router.write() = router;
+    }
+
+    /// Hands a message for another node to the harbor service.
+    pub fn send_remote(&self, msg: RemoteMessage) {
+        let router = self.router.read().clone();
+        match router {
+            Some(r) => r.route(msg),
+            None => {
+                self.log(
+                    msg.source,
+                    format!(
+                        "error: No harbor service to deliver a message to {:?}",
+                        msg.destination
+                    ),
+                );
+                if msg.source != 0 && msg.session != 0 {
+                    let m = Message::new(0, msg.session, PTYPE_ERROR, Payload::empty());
+                    let _ = self.push(msg.source, m);
+                }
+            }
+        }
+    }
+
+    /// The reference's `drop_message`: a message that reached a dead service
+    /// is dropped and its sender gets a PTYPE_ERROR with the same session.
+    pub(crate) fn reply_dead(&self, dead: Handle, msg: Message) {
+        let source = msg.source;
+        let session = msg.session;
+        drop(msg);
+        if source == 0 {
+            return;
+        }
+        let reply = Message::new(dead, session, PTYPE_ERROR, Payload::empty());
+        if crate::harbor::is_remote(source, self.harbor_bits) {
+            self.send_remote(RemoteMessage {
+                destination: crate::harbor::RemoteTarget::Handle(source),
+                source: dead,
+                session,
+                ptype: PTYPE_ERROR,
+                payload: Payload::empty(),
+            });
+        } else {
+            let _ = self.push(source, reply);
+        }
+    }
+
+    /// The reference's `handle_exit`: logs `KILL self` / `KILL :h`, tells the
+    /// exit monitor, and retires the service.
+    pub fn kill(&self, killer: Handle, handle: Handle) {
+        if handle == killer {
+            self.log(killer, "KILL self".to_string());
+        } else {
+            self.log(killer, format!("KILL :{handle:x}"));
+        }
+        let monitor = self.monitor_exit.load(Ordering::SeqCst);
+        if monitor != 0 {
+            let _ = self.push(monitor, Message::new(handle, 0, PTYPE_CLIENT, Payload::empty()));
+        }
+        self.retire(handle);
+    }
+
+    /// Removes `handle` from the registry and retires its context.
+    pub fn retire(&self, handle: Handle) -> bool {
+        match self.handles.retire(handle) {
+            Some(ctx) => {
+                ctx.retire();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// ABORT: retires every service. The logger goes last, after it has
+    /// written what was queued for it.
+    pub fn abort(&self) {
+        self.aborting.store(true, Ordering::SeqCst);
+        let logger = self.logger_handle();
+        loop {
+            let handles: Vec<Handle> = self
+                .handles
+                .handles()
+                .into_iter()
+                .filter(|h| *h != logger)
+                .collect();
+            if handles.is_empty() {
+                break;
+            }
+            for h in handles {
+                self.retire(h);
+            }
+        }
+        if logger != 0 {
+            // A message the logger ignores makes a worker visit it; once its
+            // queue is empty the worker retires it (see `after_drained`).
+            let _ = self.push(logger, Message::new(0, 0, PTYPE_RESPONSE, Payload::empty()));
+        }
+    }
+
+    /// Called by a worker when `ctx`'s queue has run dry.
+    pub(crate) fn after_drained(&self, ctx: &Arc<Context>) {
+        if self.aborting.load(Ordering::SeqCst) && ctx.handle() == self.logger_handle() {
+            self.retire(ctx.handle());
+        }
+    }
+
+    /// Called when a context's instance has been released.
+    pub(crate) fn context_released(&self, handle: Handle) {
+        let _ = handle;
+        if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shutdown();
+        }
+    }
+
+    /// Stops the threads: every loop checks `is_quitting`.
+    pub fn shutdown(&self) {
+        self.quit.store(true, Ordering::SeqCst);
+        let _g = self.sleepers.lock.lock();
+        self.sleepers.cond.notify_all();
+    }
+
+    pub fn set_monitor_exit(&self, handle: Handle) {
+        self.monitor_exit.store(handle, Ordering::SeqCst);
+    }
+
+    pub fn monitor_exit(&self) -> Handle {
+        self.monitor_exit.load(Ordering::SeqCst)
+    }
+
+    /// The logger service's handle (0 before it runs).
+    pub fn logger_handle(&self) -> Handle {
+        let h = self.logger.load(Ordering::Relaxed);
+        if h != 0 {
+            return h;
+        }
+        match self.handles.find_name("logger") {
+            Some(h) => {
+                self.logger.store(h, Ordering::Relaxed);
+                h
+            }
+            None => 0,
+        }
+    }
+
+    /// Sends `text` to the logger as coming from `source`, like
+    /// `skynet_error`. Before a logger exists the line goes to stderr.
+    pub fn log(&self, source: Handle, text: String) {
+        let logger = self.logger_handle();
+        if logger == 0 {
+            eprintln!("[:{source:08x}] {text}");
+            return;
+        }
+        let msg = Message::new(source, 0, crate::message::PTYPE_TEXT, Payload::from(text));
+        if let Err(m) = self.push(logger, msg) {
+            if !self.aborting.load(Ordering::SeqCst) {
+                eprintln!(
+                    "[:{source:08x}] {}",
+                    String::from_utf8_lossy(m.payload.as_slice())
+                );
+            }
+        }
+    }
+
+    /// `skynet_timeout`: after `ticks` centiseconds `handle` gets a
+    /// PTYPE_RESPONSE with `session`; immediately when `ticks <= 0`.
+    pub fn timeout(&self, handle: Handle, ticks: i32, session: i32) -> i32 {
+        if ticks <= 0 {
+            let msg = Message::new(0, session, PTYPE_RESPONSE, Payload::empty());
+            if self.push(handle, msg).is_err() {
+                return -1;
+            }
+        } else {
+            self.timer.add(ticks as u32, handle, session);
+        }
+        session
+    }
+}
