@@ -1,0 +1,1265 @@
+-- skynet — the Lua API of a skynet service.
+--
+-- Stands for the reference's lualib/skynet.lua. It owns everything a service
+-- does with messages: the protocol table, dispatching every incoming message
+-- into a (pooled) coroutine, sessions for calls/timers/waits, replies and
+-- error propagation, forks and wake-ups, request objects (`select`), tracing,
+-- service exit, and the helpers that create and find services. The runtime is
+-- reached only through the native module `skynet.core`.
+--
+-- Scheduling model (one service, one Lua state, no parallelism):
+--   a message arrives -> `dispatch_message` routes it and resumes one
+--   coroutine; when that coroutine yields back, the coroutines woken meanwhile
+--   run, then the sessions failed by ERROR messages, then the forks (FIFO),
+--   each fork followed again by woken coroutines. Errors raised anywhere in
+--   that round are collected and re-raised at the end, so the runtime logs
+--   them with the header of the message being handled.
+--
+-- A framework coroutine yields one command word to the dispatcher:
+--   "SUSPEND" waiting for a session (or parked back in the pool),
+--   "QUIT"    the service exited, "USER" a misplaced skynet.coroutine.yield.
+
+local core = require "skynet.core"
+local modinit = require "skynet.require"
+
+local assert, error, pairs, next, pcall, xpcall = assert, error, pairs, next, pcall, xpcall
+local select, setmetatable, tostring, type = select, setmetatable, tostring, type
+local sformat = string.format
+local tinsert, tremove, tconcat = table.insert, table.remove, table.concat
+local tpack, tunpack, tmove = table.pack, table.unpack, table.move
+local cocreate, coyield, corunning = coroutine.create, coroutine.yield, coroutine.running
+local coclose, costatus = coroutine.close, coroutine.status
+-- snlua replaced coroutine.resume by the profiling one before any service code
+local coresume = coroutine.resume
+local traceback = debug.traceback
+local csend = core.send
+
+local PTYPE_RESPONSE = 1
+local PTYPE_ERROR = 7
+local PTYPE_TRACE = 12
+
+local skynet = {
+  PTYPE_TEXT = 0,
+  PTYPE_RESPONSE = PTYPE_RESPONSE,
+  PTYPE_MULTICAST = 2,
+  PTYPE_CLIENT = 3,
+  PTYPE_SYSTEM = 4,
+  PTYPE_HARBOR = 5,
+  PTYPE_SOCKET = 6,
+  PTYPE_ERROR = PTYPE_ERROR,
+  PTYPE_QUEUE = 8, -- only the deprecated skynet.mqueue uses it
+  PTYPE_DEBUG = 9,
+  PTYPE_LUA = 10,
+  PTYPE_SNAX = 11,
+  PTYPE_TRACE = PTYPE_TRACE,
+}
+
+skynet.cache = require "skynet.codecache"
+
+---------------------------------------------------------------------------
+-- Protocols
+
+-- name -> class and id -> class (the same table twice). Kept under the name
+-- `proto`: debug RUN exposes it to injected code as `_U.proto`.
+local proto = {}
+skynet._proto = proto
+
+function skynet.register_protocol(class)
+  local name, id = class.name, class.id
+  assert(type(name) == "string" and type(id) == "number" and id >= 0 and id <= 255
+    and proto[name] == nil and proto[id] == nil)
+  proto[name] = class
+  proto[id] = class
+end
+
+---------------------------------------------------------------------------
+-- Service state
+
+-- session -> the coroutine that will consume its answer, or "BREAK" when an
+-- answer may still come but must be dropped silently.
+local waiting = {}
+-- session -> destination address, for sessions waiting on another service.
+local watching = {}
+-- sessions allocated by skynet.wait (no message will ever answer them)
+local wait_ids = {}
+-- coroutine -> session / source of the request it still has to answer
+local reply_session = {}
+local reply_to = {}
+-- coroutine -> trace tag (string), or false when tracing is forced off
+local co_tag = {}
+-- source address -> trace tag announced by a TRACE message for its next request
+local trace_from = {}
+-- response closure -> address it still owes an answer to
+local owed = {}
+-- sleep/wait token -> session
+local sleeping = {}
+-- tokens woken by skynet.wakeup, in order
+local wake_fifo = {}
+-- sessions to fail because an ERROR message arrived for them
+local failed_fifo = {}
+-- forks waiting to start: forkq[fork_first .. fork_last]
+local forkq, fork_first, fork_last = {}, 1, 0
+
+-- the framework coroutine being run (a skynet.coroutine child runs on behalf
+-- of the framework coroutine that resumed it, so coroutine.running() differs)
+local current
+-- the coroutine running the start function, while it runs
+local init_co
+-- set by skynet.exit: nothing runs any more in this service
+local quitting = false
+-- error texts collected while handling the current message
+local faults
+
+local function fault(text)
+  if faults then
+    faults[#faults + 1] = text
+  else
+    faults = { text }
+  end
+end
+
+---------------------------------------------------------------------------
+-- Session numbers
+--
+-- The runtime hands out sessions 1 .. 0x7fffffff and wraps back to 1. After a
+-- wrap, a number may come back while an old request with that number is still
+-- unanswered. After each allocation we look at the number the runtime will
+-- hand out next and burn it (genid) while it is still in use.
+
+local SESSION_MAX = 0x7fffffff
+
+local function skip_busy(last)
+  local upcoming = last == SESSION_MAX and 1 or last + 1
+  while waiting[upcoming] ~= nil do
+    last = core.genid()
+    upcoming = last == SESSION_MAX and 1 or last + 1
+  end
+end
+
+-- send with a freshly allocated session; nil for a bad address, false when
+-- the message is too large
+local function send_new_session(addr, id, msg, sz)
+  local session = csend(addr, id, nil, msg, sz)
+  if session then
+    skip_busy(session)
+  end
+  return session
+end
+
+local function new_timer(ti)
+  local session = core.intcommand("TIMEOUT", ti)
+  if session then
+    skip_busy(session)
+  end
+  return session
+end
+
+local function new_wait_id()
+  local session = core.genid()
+  skip_busy(session)
+  return session
+end
+
+function skynet.genid()
+  return new_wait_id()
+end
+
+---------------------------------------------------------------------------
+-- Coroutine pool
+--
+-- Every request, fork and timer runs its job in a pooled coroutine. A
+-- coroutine that finished its job parks itself (yielding "SUSPEND") and is
+-- handed the next job through `job_of` before it is resumed again with the
+-- job's arguments.
+
+local idle = setmetatable({}, { __mode = "kv" })
+local job_of = setmetatable({}, { __mode = "k" })
+
+local function job_finished(me, job)
+  local session = reply_session[me]
+  if session and session ~= 0 then
+    local info = debug.getinfo(job, "S")
+    skynet.error(sformat("Maybe forgot response session %s from %s : %s:%d",
+      session, skynet.address(reply_to[me]), info.source, info.linedefined))
+  end
+  local tag = co_tag[me]
+  if tag ~= nil then
+    if tag then
+      core.trace(tag, "end")
+    end
+    co_tag[me] = nil
+  end
+  reply_session[me] = nil
+  reply_to[me] = nil
+end
+
+local function run_jobs(me, ...)
+  local job = job_of[me]
+  if job then
+    job_of[me] = nil
+    job(...)
+    job_finished(me, job)
+    job = nil
+    idle[#idle + 1] = me
+  end
+  -- parked (a stray resume without a job is ignored); the next resume
+  -- carries the arguments of the next job
+  return run_jobs(me, coyield "SUSPEND")
+end
+
+local function pool_entry(...)
+  return run_jobs(corunning(), ...)
+end
+
+local function spawn(job)
+  local co = tremove(idle)
+  while co and costatus(co) ~= "suspended" do
+    co = tremove(idle)
+  end
+  co = co or cocreate(pool_entry)
+  job_of[co] = job
+  return co
+end
+
+---------------------------------------------------------------------------
+-- Running coroutines
+
+-- Handle what a framework coroutine handed back when it stopped running.
+local function settle(co, ok, command)
+  if not ok then
+    local session = reply_session[co]
+    if session then
+      if session ~= 0 then
+        local tag = co_tag[co]
+        if tag then
+          core.trace(tag, "error")
+        end
+        csend(reply_to[co], PTYPE_ERROR, session, "")
+      end
+      reply_session[co] = nil
+    end
+    reply_to[co] = nil
+    co_tag[co] = nil
+    local text = traceback(co, tostring(command))
+    coclose(co)
+    fault(text)
+  elseif command == "SUSPEND" or command == nil then
+    return
+  elseif command == "QUIT" then
+    coclose(co)
+  elseif command == "USER" then
+    fault("Call skynet.coroutine.yield out of skynet.coroutine.resume\n" .. traceback(co))
+  else
+    fault("Unknown command : " .. tostring(command) .. "\n" .. traceback(co))
+  end
+end
+
+local function step(co, ...)
+  current = co
+  return settle(co, coresume(co, ...))
+end
+
+-- Resume what became ready while the last coroutine ran: woken sleepers first
+-- (each of them may wake more), then the sessions failed by ERROR messages.
+local function run_ready()
+  while not quitting do
+    local token = tremove(wake_fifo, 1)
+    if token ~= nil then
+      local session = sleeping[token]
+      local co = session and waiting[session]
+      if type(co) == "thread" then
+        local tag = co_tag[co]
+        if tag then
+          core.trace(tag, "resume")
+        end
+        waiting[session] = "BREAK"
+        step(co, false, "BREAK", nil, session)
+      end
+    else
+      local session = tremove(failed_fifo, 1)
+      if session == nil then
+        return
+      end
+      local co = waiting[session]
+      waiting[session] = nil
+      if type(co) == "thread" then
+        step(co, false, nil, nil, session)
+      end
+    end
+  end
+end
+
+local function run_forks()
+  while fork_first <= fork_last and not quitting do
+    local co = forkq[fork_first]
+    forkq[fork_first] = nil
+    fork_first = fork_first + 1
+    step(co)
+    run_ready()
+  end
+  if fork_first > fork_last then
+    fork_first, fork_last = 1, 0
+  end
+end
+
+local function drain()
+  run_ready()
+  run_forks()
+end
+
+---------------------------------------------------------------------------
+-- Incoming messages
+
+local function unknown_request(session, address, msg, sz, prototype)
+  skynet.error(sformat("Unknown request (%s): %s", prototype, core.tostring(msg, sz)))
+  error(sformat("Unknown session : %d from %x", session, address))
+end
+
+function skynet.dispatch_unknown_request(handler)
+  local previous = unknown_request
+  unknown_request = handler
+  return previous
+end
+
+local function unknown_response(session, address, msg, sz)
+  skynet.error(sformat("Response message : %s", core.tostring(msg, sz)))
+  error(sformat("Unknown session : %d from %x", session, address))
+end
+
+function skynet.dispatch_unknown_response(handler)
+  local previous = unknown_response
+  unknown_response = handler
+  return previous
+end
+
+-- request whose payload is being decoded (an undecodable request is answered
+-- with an ERROR so that its caller does not wait forever)
+local decoding_session, decoding_source
+
+local function serve(p, handler, session, source, ...)
+  decoding_session = nil
+  local co = spawn(handler)
+  reply_session[co] = session
+  reply_to[co] = source
+  local flag = p.trace
+  if flag == false then
+    trace_from[source] = nil
+    co_tag[co] = false
+  else
+    local tag = trace_from[source]
+    if tag then
+      trace_from[source] = nil
+      core.trace(tag, "request")
+      co_tag[co] = tag
+    elseif flag then
+      current = co
+      skynet.trace()
+    end
+  end
+  return step(co, session, source, ...)
+end
+
+local function route(ptype, msg, sz, session, source)
+  if ptype == PTYPE_RESPONSE then
+    local co = waiting[session]
+    if co == "BREAK" then
+      waiting[session] = nil
+    elseif co == nil then
+      unknown_response(session, source, msg, sz)
+    else
+      local tag = co_tag[co]
+      if tag then
+        core.trace(tag, "resume")
+      end
+      waiting[session] = nil
+      step(co, true, msg, sz, session)
+    end
+    return
+  end
+
+  local p = proto[ptype]
+  if p == nil then
+    if ptype == PTYPE_TRACE then
+      trace_from[source] = core.tostring(msg, sz)
+    elseif session ~= 0 then
+      csend(source, PTYPE_ERROR, session, "")
+    else
+      unknown_request(session, source, msg, sz, ptype)
+    end
+    return
+  end
+
+  local handler = p.dispatch
+  if handler == nil then
+    trace_from[source] = nil
+    if session ~= 0 then
+      csend(source, PTYPE_ERROR, session, "")
+    else
+      unknown_request(session, source, msg, sz, p.name)
+    end
+    return
+  end
+
+  decoding_session, decoding_source = session, source
+  return serve(p, handler, session, source, p.unpack(msg, sz))
+end
+
+-- The message callback of every Lua service (installed by skynet.start).
+function skynet.dispatch_message(...)
+  local ok, err = pcall(route, ...)
+  if not ok then
+    if decoding_session then
+      if decoding_session ~= 0 then
+        csend(decoding_source, PTYPE_ERROR, decoding_session, "")
+      end
+      decoding_session = nil
+    end
+    fault(tostring(err))
+  end
+  ok, err = pcall(drain)
+  if not ok then
+    fault(tostring(err))
+  end
+  if faults then
+    local text = tconcat(faults, "\n")
+    faults = nil
+    error(text, 0)
+  end
+end
+
+---------------------------------------------------------------------------
+-- Errors from other services
+
+-- `source` is down (session 0), or the request `session` failed.
+local function peer_failed(session, source)
+  if session == 0 then
+    for closure, addr in pairs(owed) do
+      if addr == source then
+        owed[closure] = nil
+      end
+    end
+    for s, addr in pairs(watching) do
+      if addr == source then
+        tinsert(failed_fifo, s)
+      end
+    end
+  elseif watching[session] then
+    tinsert(failed_fifo, session)
+  end
+end
+
+local function error_dispatch(session, source)
+  -- the session of an ERROR message names our request, not a reply we owe
+  skynet.ignoreret()
+  return peer_failed(session, source)
+end
+
+function skynet.term(service)
+  return peer_failed(0, service)
+end
+
+---------------------------------------------------------------------------
+-- Forks, timers, sleeping
+
+function skynet.fork(func, ...)
+  local n = select("#", ...)
+  local co
+  if n == 0 then
+    co = spawn(func)
+  else
+    local args = { ... }
+    co = spawn(function()
+      return func(tunpack(args, 1, n))
+    end)
+  end
+  fork_last = fork_last + 1
+  forkq[fork_last] = co
+  return co
+end
+
+-- coroutine -> "TIMER ..." traceback of where its timeout was set up
+local timer_origin
+local timer_coroutine
+
+local function plain_timer_coroutine(func)
+  return spawn(func)
+end
+
+local function traced_timer_coroutine(func, ti)
+  local co
+  co = spawn(function(...)
+    timer_origin[co] = nil
+    return func(...)
+  end)
+  -- level 3: the caller of skynet.timeout
+  timer_origin[co] = traceback(sformat("TIMER %d+%d : ", skynet.now(), ti), 3)
+  return co
+end
+
+function skynet.trace_timeout(on)
+  if on then
+    timer_origin = timer_origin or {}
+    timer_coroutine = traced_timer_coroutine
+  else
+    timer_origin = nil
+    timer_coroutine = plain_timer_coroutine
+  end
+end
+
+skynet.trace_timeout(false)
+
+function skynet.timeout(ti, func)
+  local session = new_timer(ti)
+  assert(session)
+  local co = timer_coroutine(func, ti)
+  assert(waiting[session] == nil)
+  waiting[session] = co
+  return co
+end
+
+local function park(session, token)
+  local tag = co_tag[current]
+  if tag then
+    -- level 2: the skynet function that parks (sleep / wait)
+    core.trace(tag, "sleep", 2)
+  end
+  waiting[session] = current
+  sleeping[token] = session
+  return coyield "SUSPEND"
+end
+
+function skynet.sleep(ti, token)
+  token = token or corunning()
+  if sleeping[token] ~= nil then
+    error "token duplicative"
+  end
+  local session = new_timer(ti)
+  assert(session)
+  local ok, why = park(session, token)
+  sleeping[token] = nil
+  if ok then
+    return
+  end
+  if why == "BREAK" then
+    return "BREAK"
+  end
+  error(why)
+end
+
+function skynet.yield()
+  return skynet.sleep(0)
+end
+
+function skynet.wait(token)
+  token = token or corunning()
+  if sleeping[token] ~= nil then
+    error "token duplicative"
+  end
+  local session = new_wait_id()
+  wait_ids[session] = true
+  park(session, token)
+  sleeping[token] = nil
+  waiting[session] = nil
+  wait_ids[session] = nil
+end
+
+function skynet.wakeup(token)
+  if sleeping[token] then
+    tinsert(wake_fifo, token)
+    return true
+  end
+end
+
+local function session_of(target)
+  if type(target) == "string" then
+    for session, co in pairs(waiting) do
+      if type(co) == "thread" and tostring(co):find(target, 1, true) then
+        return session
+      end
+    end
+    return
+  end
+  for session, co in pairs(waiting) do
+    if co == target then
+      return session
+    end
+  end
+end
+
+function skynet.killthread(target)
+  if type(target) ~= "string" then
+    -- a fork that has not started yet just leaves the queue
+    for i = fork_first, fork_last do
+      if forkq[i] == target then
+        tmove(forkq, i + 1, fork_last, i)
+        forkq[fork_last] = nil
+        fork_last = fork_last - 1
+        return target
+      end
+    end
+  end
+  local session = session_of(target)
+  local co = session and waiting[session]
+  if type(co) ~= "thread" then
+    return
+  end
+  local to = reply_to[co]
+  if to then
+    local s = reply_session[co]
+    if s and s > 0 then
+      csend(to, PTYPE_ERROR, s, "")
+    end
+    reply_session[co] = nil
+    reply_to[co] = nil
+    co_tag[co] = nil
+  end
+  if wait_ids[session] then
+    -- nothing will ever answer a wait
+    waiting[session] = nil
+    wait_ids[session] = nil
+  else
+    -- a reply or a timer expiry may still arrive: drop it silently
+    waiting[session] = "BREAK"
+  end
+  watching[session] = nil
+  for token, s in pairs(sleeping) do
+    if s == session then
+      sleeping[token] = nil
+      break
+    end
+  end
+  coclose(co)
+  return co
+end
+
+---------------------------------------------------------------------------
+-- Identity, time, environment
+
+local self_handle
+
+function skynet.self()
+  if not self_handle then
+    self_handle = core.addresscommand "REG"
+  end
+  return self_handle
+end
+
+function skynet.localname(name)
+  return core.addresscommand("QUERY", name)
+end
+
+skynet.now = core.now
+skynet.hpc = core.hpc
+
+local boot_time
+
+function skynet.starttime()
+  if not boot_time then
+    boot_time = core.intcommand "STARTTIME"
+  end
+  return boot_time
+end
+
+function skynet.time()
+  return skynet.now() / 100 + (boot_time or skynet.starttime())
+end
+
+function skynet.getenv(key)
+  return (core.command("GETENV", key))
+end
+
+function skynet.setenv(key, value)
+  if core.command("GETENV", key) ~= nil then
+    error("Can't setenv exist key : " .. key)
+  end
+  core.command("SETENV", key .. " " .. value)
+end
+
+function skynet.address(addr)
+  if type(addr) == "number" then
+    return sformat(":%08x", addr)
+  end
+  return tostring(addr)
+end
+
+function skynet.harbor(addr)
+  return core.harbor(addr)
+end
+
+skynet.error = core.error
+skynet.tracelog = core.trace
+
+---------------------------------------------------------------------------
+-- Tracing
+
+local trace_serial = 0
+
+function skynet.trace(info)
+  local tag = co_tag[current]
+  skynet.error("TRACE", tag)
+  if tag == false then
+    return -- tracing is forced off for this request
+  end
+  trace_serial = trace_serial + 1
+  tag = sformat(":%08x-%d", skynet.self(), trace_serial)
+  co_tag[current] = tag
+  if info then
+    core.trace(tag, "trace " .. info)
+  else
+    core.trace(tag, "trace")
+  end
+end
+
+function skynet.tracetag()
+  return co_tag[current]
+end
+
+-- flag: true traces every request of the protocol, false never, nil only the
+-- requests that arrive with a trace tag
+function skynet.traceproto(prototype, flag)
+  local p = assert(proto[prototype])
+  p.trace = flag
+end
+
+---------------------------------------------------------------------------
+-- Sending and calling
+
+function skynet.send(addr, typename, ...)
+  local p = proto[typename]
+  return csend(addr, p.id, 0, p.pack(...))
+end
+
+function skynet.rawsend(addr, typename, msg, sz)
+  local p = proto[typename]
+  return csend(addr, p.id, 0, msg, sz)
+end
+
+function skynet.redirect(dest, source, typename, ...)
+  return core.redirect(dest, source, proto[typename].id, ...)
+end
+
+skynet.pack = assert(core.pack)
+skynet.packstring = assert(core.packstring)
+skynet.unpack = assert(core.unpack)
+skynet.tostring = assert(core.tostring)
+skynet.trash = assert(core.trash)
+
+local function await_reply(addr, session)
+  watching[session] = addr
+  waiting[session] = current
+  local ok, msg, sz = coyield "SUSPEND"
+  watching[session] = nil
+  if not ok then
+    error "call failed"
+  end
+  return msg, sz
+end
+
+local function announce_trace(addr)
+  local tag = co_tag[current]
+  if tag then
+    -- level 3: the code that called skynet.call / rawcall
+    core.trace(tag, "call", 3)
+    csend(addr, PTYPE_TRACE, 0, tag)
+  end
+end
+
+function skynet.call(addr, typename, ...)
+  announce_trace(addr)
+  local p = proto[typename]
+  local session = send_new_session(addr, p.id, p.pack(...))
+  if session == nil then
+    error("call to invalid address " .. skynet.address(addr))
+  elseif session == false then
+    error "call failed" -- too large to be sent; the runtime logged why
+  end
+  return p.unpack(await_reply(addr, session))
+end
+
+function skynet.rawcall(addr, typename, msg, sz)
+  announce_trace(addr)
+  local p = proto[typename]
+  local session = send_new_session(addr, p.id, msg, sz)
+  if not session then
+    error "call to invalid address"
+  end
+  return await_reply(addr, session)
+end
+
+function skynet.tracecall(tag, addr, typename, msg, sz)
+  core.trace(tag, "tracecall begin")
+  csend(addr, PTYPE_TRACE, 0, tag)
+  local p = proto[typename]
+  local session = send_new_session(addr, p.id, msg, sz)
+  if not session then
+    error "call to invalid address"
+  end
+  local rmsg, rsz = await_reply(addr, session)
+  core.trace(tag, "tracecall end")
+  return rmsg, rsz
+end
+
+---------------------------------------------------------------------------
+-- Replying
+
+function skynet.ret(msg, sz)
+  msg = msg or ""
+  local co = current
+  local tag = co_tag[co]
+  if tag then
+    core.trace(tag, "response")
+  end
+  local session = reply_session[co]
+  if session == nil then
+    error "No session"
+  end
+  reply_session[co] = nil
+  if session == 0 then
+    -- the request was a send: nobody waits for an answer
+    if sz ~= nil then
+      core.trash(msg, sz)
+    end
+    return false
+  end
+  local to = reply_to[co]
+  local sent = csend(to, PTYPE_RESPONSE, session, msg, sz)
+  if sent then
+    return true
+  end
+  if sent == false then
+    -- too large to be delivered: fail the caller instead
+    csend(to, PTYPE_ERROR, session, "")
+  end
+  return false
+end
+
+function skynet.retpack(...)
+  return skynet.ret(skynet.pack(...))
+end
+
+function skynet.context()
+  return reply_session[current], reply_to[current]
+end
+
+function skynet.ignoreret()
+  reply_session[current] = nil
+end
+
+function skynet.response(packer)
+  packer = packer or skynet.pack
+  local co = current
+  local session = reply_session[co]
+  if session == nil then
+    error "no session"
+  end
+  reply_session[co] = nil
+  local to = reply_to[co]
+  if session == 0 then
+    return function() end
+  end
+
+  local closure
+  closure = function(ok, ...)
+    if ok == "TEST" then
+      return owed[closure] ~= nil
+    end
+    if not packer then
+      error "Can't response more than once"
+    end
+    local posted = false
+    if owed[closure] then
+      local r
+      if ok then
+        r = csend(to, PTYPE_RESPONSE, session, packer(...))
+        if r == false then
+          csend(to, PTYPE_ERROR, session, "")
+        end
+      else
+        r = csend(to, PTYPE_ERROR, session, "")
+      end
+      owed[closure] = nil
+      posted = r ~= nil
+    end
+    packer = nil
+    return posted
+  end
+  owed[closure] = to
+  return closure
+end
+
+function skynet.dispatch(typename, func)
+  local p = proto[typename]
+  if func then
+    local previous = p.dispatch
+    p.dispatch = func
+    return previous
+  end
+  return p and p.dispatch
+end
+
+---------------------------------------------------------------------------
+-- Request objects: several calls at once, answers in arrival order
+
+local Request = {}
+Request.__index = Request
+
+-- body of the coroutine that receives every answer of one request object
+local function collect_answers(self)
+  while true do
+    local ok, msg, sz, session = coyield "SUSPEND"
+    if session == self._timer then
+      self._timer = nil
+      self.timeout = true
+    else
+      watching[session] = nil
+      local answer = false
+      if ok then
+        local req = self._sessions[session]
+        answer = tpack(proto[req[2]].unpack(msg, sz))
+      end
+      self._answers[session] = answer
+      local arrived = self._arrived
+      arrived[#arrived + 1] = session
+    end
+    skynet.wakeup(self)
+  end
+end
+
+local function post_requests(self, collector)
+  local sessions, rejected, outstanding = {}, {}, 0
+  local tag = co_tag[current]
+  for i = 1, #self do
+    local req = self[i]
+    local addr = req[1]
+    local p = proto[req[2]]
+    assert(p.unpack)
+    if tag then
+      -- level 3: the code that called select
+      core.trace(tag, "call", 3)
+      csend(addr, PTYPE_TRACE, 0, tag)
+    end
+    local session = send_new_session(addr, p.id, p.pack(tunpack(req, 3, req.n)))
+    if session then
+      sessions[session] = req
+      watching[session] = addr
+      waiting[session] = collector
+      outstanding = outstanding + 1
+    else
+      rejected[#rejected + 1] = req
+    end
+  end
+  self._sessions = sessions
+  self._rejected = rejected
+  self._left = outstanding
+end
+
+local function next_answer(self)
+  local rejected = self._rejected
+  if #rejected > 0 then
+    return tremove(rejected, 1) -- an invalid address: no answer at all
+  end
+  local arrived = self._arrived
+  local session = tremove(arrived, 1)
+  if session == nil then
+    if self._left == 0 or self.timeout then
+      return
+    end
+    skynet.wait(self)
+    session = tremove(arrived, 1)
+    if session == nil then
+      return -- timed out (or closed meanwhile)
+    end
+  end
+  self._left = self._left - 1
+  local req = self._sessions[session]
+  local answer = self._answers[session]
+  self._sessions[session] = nil
+  self._answers[session] = nil
+  return req, answer
+end
+
+function Request:add(req)
+  assert(type(req) == "table" and not self._collector)
+  self[#self + 1] = req
+  return self
+end
+
+Request.__call = Request.add
+
+function Request:select(timeout)
+  assert(self._collector == nil)
+  local collector = cocreate(collect_answers)
+  self._collector = collector
+  self._answers = {}
+  self._arrived = {}
+  post_requests(self, collector)
+  if timeout then
+    local session = new_timer(timeout)
+    self._timer = session
+    waiting[session] = collector
+  end
+  -- run the collector up to its first yield
+  coresume(collector, self)
+  return function()
+    return next_answer(self)
+  end, nil, nil, self
+end
+
+function Request:close()
+  local left = self._left
+  if left and left > 0 then
+    local answers = self._answers
+    for session in pairs(self._sessions) do
+      if answers[session] == nil then
+        waiting[session] = "BREAK"
+        watching[session] = nil
+      end
+    end
+    self._left = 0
+  end
+  if self._timer then
+    waiting[self._timer] = "BREAK"
+    self._timer = nil
+  end
+end
+
+Request.__close = Request.close
+
+function skynet.request(req)
+  local obj = setmetatable({}, Request)
+  if req then
+    return obj:add(req)
+  end
+  return obj
+end
+
+---------------------------------------------------------------------------
+-- Exit
+
+function skynet.exit()
+  -- queued forks never run
+  forkq, fork_first, fork_last = {}, 1, 0
+  wake_fifo, failed_fifo = {}, {}
+  skynet.send(".launcher", "lua", "REMOVE", skynet.self(), false)
+  -- fail every request still being handled
+  for co, session in pairs(reply_session) do
+    local to = reply_to[co]
+    if session ~= 0 and to then
+      csend(to, PTYPE_ERROR, session, "")
+    end
+  end
+  -- close every other suspended coroutine (runs their to-be-closed variables)
+  local victims = {}
+  for _, co in pairs(waiting) do
+    if type(co) == "thread" and co ~= current then
+      victims[#victims + 1] = co
+    end
+  end
+  for _, co in ipairs(victims) do
+    coclose(co)
+  end
+  -- fail the answers promised with skynet.response
+  local promised = {}
+  for closure in pairs(owed) do
+    promised[#promised + 1] = closure
+  end
+  for _, closure in ipairs(promised) do
+    closure(false)
+  end
+  -- tell the services we still wait on that we are gone
+  local peers = {}
+  for _, addr in pairs(watching) do
+    peers[addr] = true
+  end
+  for addr in pairs(peers) do
+    csend(addr, PTYPE_ERROR, 0, "")
+  end
+  -- whatever arrives from now on gets an error back
+  core.callback(function(_, _, _, session, source)
+    if session ~= 0 and source ~= 0 then
+      csend(source, PTYPE_ERROR, session, "")
+    end
+  end)
+  quitting = true
+  core.command "EXIT"
+  coyield "QUIT"
+end
+
+---------------------------------------------------------------------------
+-- Services
+
+function skynet.newservice(name, ...)
+  return skynet.call(".launcher", "lua", "LAUNCH", "snlua", name, ...)
+end
+
+function skynet.uniqueservice(name, ...)
+  if name == true then
+    return assert(skynet.call(".service", "lua", "GLAUNCH", ...))
+  end
+  return assert(skynet.call(".service", "lua", "LAUNCH", name, ...))
+end
+
+function skynet.queryservice(name, ...)
+  if name == true then
+    return assert(skynet.call(".service", "lua", "GQUERY", ...))
+  end
+  return assert(skynet.call(".service", "lua", "QUERY", name, ...))
+end
+
+---------------------------------------------------------------------------
+-- Default protocols
+
+skynet.register_protocol {
+  name = "lua",
+  id = skynet.PTYPE_LUA,
+  pack = skynet.pack,
+  unpack = skynet.unpack,
+}
+
+skynet.register_protocol {
+  name = "response",
+  id = PTYPE_RESPONSE,
+}
+
+skynet.register_protocol {
+  name = "error",
+  id = PTYPE_ERROR,
+  unpack = function(...) return ... end,
+  dispatch = error_dispatch,
+}
+
+---------------------------------------------------------------------------
+-- Start
+
+skynet.init = modinit.init
+skynet.pcall = pcall -- deprecated alias
+
+function skynet.init_service(start)
+  local ok, err = xpcall(function()
+    modinit.init_all()
+    start()
+  end, traceback)
+  if ok then
+    skynet.send(".launcher", "lua", "LAUNCHOK")
+  else
+    skynet.error("init service failed: " .. tostring(err))
+    skynet.send(".launcher", "lua", "ERROR")
+    skynet.exit()
+  end
+end
+
+function skynet.start(start_func)
+  core.callback(skynet.dispatch_message)
+  init_co = skynet.timeout(0, function()
+    skynet.init_service(start_func)
+    init_co = nil
+  end)
+end
+
+---------------------------------------------------------------------------
+-- Statistics and diagnostics
+
+function skynet.endless()
+  return core.intcommand("STAT", "endless") == 1
+end
+
+function skynet.mqlen()
+  return core.intcommand("STAT", "mqlen")
+end
+
+function skynet.stat(what)
+  return core.intcommand("STAT", what)
+end
+
+local function task_traceback(co)
+  if co == "BREAK" then
+    return co
+  end
+  local origin = timer_origin and timer_origin[co]
+  if origin then
+    return origin
+  end
+  return traceback(co)
+end
+
+function skynet.task(arg)
+  if arg == nil then
+    local n = 0
+    for _, co in pairs(waiting) do
+      if co ~= "BREAK" then
+        n = n + 1
+      end
+    end
+    return n
+  end
+  if arg == "init" then
+    if init_co then
+      return traceback(init_co)
+    end
+    return
+  end
+  local kind = type(arg)
+  if kind == "table" then
+    for session, co in pairs(waiting) do
+      arg[sformat("%s session: %d", tostring(co), session)] = task_traceback(co)
+    end
+  elseif kind == "number" then
+    local co = waiting[arg]
+    if co then
+      return task_traceback(co)
+    end
+    return "No session"
+  elseif kind == "thread" then
+    for session, co in pairs(waiting) do
+      if co == arg then
+        return session
+      end
+    end
+  end
+end
+
+function skynet.uniqtask()
+  local groups = {}
+  for session, co in pairs(waiting) do
+    local stack = task_traceback(co)
+    local group = groups[stack]
+    if not group then
+      group = { n = 0, sessions = {} }
+      groups[stack] = group
+    end
+    group.n = group.n + 1
+    if group.n < 10 then
+      group.sessions[#group.sessions + 1] = session
+    end
+  end
+  local result = {}
+  for stack, group in pairs(groups) do
+    local list = tconcat(group.sessions, ",")
+    if group.n > 10 then
+      list = list .. "..."
+    end
+    result[sformat("%d\tsessions:[%s]\n", group.n, list)] = stack
+  end
+  return result
+end
+
+function skynet.memlimit(bytes)
+  -- snlua applies the limit once the main chunk has returned
+  debug.getregistry().memlimit = bytes
+  skynet.memlimit = nil
+end
+
+---------------------------------------------------------------------------
+-- The `debug` protocol (MEM, GC, STAT, TASK, RUN, ...)
+
+local debugcmd = require "skynet.debug"
+debugcmd.init(skynet, {
+  dispatch = skynet.dispatch_message,
+  suspend = settle,
+  resume = function(co, ...)
+    current = co
+    return coresume(co, ...)
+  end,
+})
+
+return skynet
