@@ -416,9 +416,11 @@ function skynet.dispatch_message(...)
     end
     fault(tostring(err))
   end
-  ok, err = pcall(drain)
-  if not ok then
-    fault(tostring(err))
+  if wake_fifo[1] ~= nil or failed_fifo[1] ~= nil or fork_first <= fork_last then
+    ok, err = pcall(drain)
+    if not ok then
+      fault(tostring(err))
+    end
   end
   if faults then
     local text = tconcat(faults, "\n")
@@ -486,13 +488,15 @@ local function plain_timer_coroutine(func)
 end
 
 local function traced_timer_coroutine(func, ti)
+  -- keep the table: tracing may be turned off before the timer fires
+  local origins = timer_origin
   local co
   co = spawn(function(...)
-    timer_origin[co] = nil
+    origins[co] = nil
     return func(...)
   end)
   -- level 3: the caller of skynet.timeout
-  timer_origin[co] = traceback(sformat("TIMER %d+%d : ", skynet.now(), ti), 3)
+  origins[co] = traceback(sformat("TIMER %d+%d : ", skynet.now(), ti), 3)
   return co
 end
 
