@@ -1,6 +1,45 @@
-use mlua::Lua;
+//! The `skynet` binary: `skynet CONFIG` loads a reference-format config
+//! file into the env, registers the native services and runs the node.
+//! Stands for the reference's `skynet-src/skynet_main.c`.
+
+use skynet_core::config::load_config;
+use skynet_core::env::Env;
+use skynet_core::start::{build_node, run, StartConfig};
+
+const USAGE: &str = "Need a config file. Please read skynet wiki : https://github.com/cloudwu/skynet/wiki/Config\nusage: skynet configfilename";
+
 fn main() {
-    let lua = unsafe { Lua::unsafe_new() };
-    let code = std::env::args().nth(1).unwrap_or_default();
-    lua.load(&code).exec().unwrap();
+    // Keep the C ABI in the binary for dlopen'ed C services and modules.
+    std::hint::black_box(skynet_core::ffi::exported_symbols());
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("{USAGE}");
+        std::process::exit(1);
+    };
+    let pairs = match load_config(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let env = Env::new();
+    for (k, v) in &pairs {
+        env.set(k, v);
+    }
+    let config = match StartConfig::from_env(&env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let node = build_node(&config, env);
+    skynet_services::register_all(&node);
+    skynet_lua::snlua::register(&node);
+    if let Err(e) = run(&node, &config) {
+        if !e.is_empty() {
+            eprintln!("{e}");
+        }
+        std::process::exit(1);
+    }
 }

@@ -161,7 +161,10 @@ impl Context {
 
     /// A fresh session number: always positive, wrapping back to 1.
     pub fn new_session(&self) -> i32 {
-        let s = self.session_id.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let s = self
+            .session_id
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         if s <= 0 {
             self.session_id.store(1, Ordering::Relaxed);
             1
@@ -188,7 +191,9 @@ impl Context {
         payload: Payload,
     ) -> i32 {
         if payload.len() > MESSAGE_SIZE_LIMIT {
-            self.log(format!("error: The message to {destination:x} is too large"));
+            self.log(format!(
+                "error: The message to {destination:x} is too large"
+            ));
             return -2;
         }
         let session = self.filter_session(ptype, session);

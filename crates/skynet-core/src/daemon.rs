@@ -28,7 +28,10 @@ pub fn daemonize(pidfile: &str) -> Result<std::fs::File, String> {
     }
     // SAFETY: daemon(1, 1) forks and detaches; no other thread runs yet.
     if unsafe { libc::daemon(1, 1) } != 0 {
-        return Err(format!("Can't daemonize: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "Can't daemonize: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let mut f = OpenOptions::new()
         .read(true)

@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(e.get("profile").as_deref(), Some("true"));
         assert_eq!(e.opt_string("daemon", None), None);
         assert_eq!(e.get("daemon"), None);
-        assert_eq!(e.opt_string("cpath", Some("./cservice/?.so")).as_deref(), Some("./cservice/?.so"));
+        assert_eq!(
+            e.opt_string("cpath", Some("./cservice/?.so")).as_deref(),
+            Some("./cservice/?.so")
+        );
         e.set("harbor", "3x");
         assert_eq!(e.opt_int("harbor", 1), 3);
         e.set("flag", "yes");

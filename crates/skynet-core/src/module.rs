@@ -81,7 +81,9 @@ impl ModuleRegistry {
             let file = format!("{}{}{}", &pattern[..q], name, &pattern[q + 1..]);
             // SAFETY: loading a shared object runs its initialisers; a C
             // service module is trusted code the operator put on cpath.
-            match unsafe { libloading::os::unix::Library::open(Some(&file), libc::RTLD_NOW | libc::RTLD_GLOBAL) } {
+            match unsafe {
+                libloading::os::unix::Library::open(Some(&file), libc::RTLD_NOW | libc::RTLD_GLOBAL)
+            } {
                 Ok(lib) => {
                     let lib: libloading::Library = lib.into();
                     let module = open_symbols(name, lib)?;

@@ -309,7 +309,10 @@ impl Node {
         }
         let monitor = self.monitor_exit.load(Ordering::SeqCst);
         if monitor != 0 {
-            let _ = self.push(monitor, Message::new(handle, 0, PTYPE_CLIENT, Payload::empty()));
+            let _ = self.push(
+                monitor,
+                Message::new(handle, 0, PTYPE_CLIENT, Payload::empty()),
+            );
         }
         self.retire(handle);
     }

@@ -150,7 +150,11 @@ impl Payload {
         // SAFETY: reserve made room for bytes.len() more bytes; the regions do
         // not overlap because self owns its buffer exclusively.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.as_mut_ptr().add(self.len), bytes.len())
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.as_mut_ptr().add(self.len),
+                bytes.len(),
+            )
         };
         self.len += bytes.len();
     }

@@ -19,8 +19,8 @@ pub const MAX_THREADS: i64 = 1024;
 
 /// Batch weights of the first 32 workers; later ones use 0.
 const WEIGHTS: [i32; 32] = [
-    -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
-    3, 3, 3,
+    -1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+    3, 3,
 ];
 
 /// The weight of worker `i`.
