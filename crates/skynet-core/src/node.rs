@@ -400,11 +400,12 @@ impl Node {
     }
 
     /// Sends `text` to the logger as coming from `source`, like
-    /// `skynet_error`. Before a logger exists the line goes to stderr.
+    /// `skynet_error`.
     pub fn log(&self, source: Handle, text: String) {
         let logger = self.logger_handle();
         if logger == 0 {
-            eprintln!("[:{source:08x}] {text}");
+            // No logger yet (the logger's own launch): dropped, as the
+            // reference does.
             return;
         }
         let msg = Message::new(source, 0, crate::message::PTYPE_TEXT, Payload::from(text));
