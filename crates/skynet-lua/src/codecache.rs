@@ -38,10 +38,18 @@ fn cached_load(
     rest: mlua::MultiValue,
 ) -> mlua::Result<mlua::MultiValue> {
     let mode = mode_of(lua);
-    let Some(name) = filename.filter(|_| mode != 0 && rest.is_empty()) else {
-        let mut args = rest;
-        args.push_front(Value::Nil);
-        return original.call(args);
+    let name = match filename {
+        Some(name) if mode != 0 && rest.is_empty() => name,
+        other => {
+            // Uncached: a mode or environment argument, no file name
+            // (stdin), or the cache is off.
+            let mut args = rest;
+            args.push_front(match other {
+                Some(n) => Value::String(lua.create_string(&n)?),
+                None => Value::Nil,
+            });
+            return original.call(args);
+        }
     };
     if let Some(code) = cache().read().get(&name) {
         let f = lua

@@ -13,7 +13,7 @@
 //! across a raising call, and raises its own errors only from frames that
 //! own nothing (see [`raise`]).
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 
 use mlua::ffi::{self, lua_State};
@@ -464,7 +464,7 @@ unsafe extern "C-unwind" fn ltrash(l: *mut lua_State) -> c_int {
             let msg = ffi::lua_touserdata(l, 1);
             ffi::luaL_checkinteger(l, 2);
             // SAFETY: a message buffer from the C allocator, owned by Lua.
-            libc::free(msg as *mut c_void);
+            libc::free(msg);
         }
         _ => {
             let msg = {
@@ -491,7 +491,7 @@ pub fn hpc() -> i64 {
     };
     // SAFETY: clock_gettime fills our timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 unsafe extern "C-unwind" fn lhpc(l: *mut lua_State) -> c_int {
