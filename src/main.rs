@@ -5,6 +5,9 @@
 use skynet_core::config::load_config;
 use skynet_core::env::Env;
 use skynet_core::start::{build_node, run, StartConfig};
+use skynet_lua::snlua::{set_default_paths, DefaultPaths};
+
+mod embedded;
 
 const USAGE: &str = "Need a config file. Please read skynet wiki : https://github.com/cloudwu/skynet/wiki/Config\nusage: skynet configfilename";
 
@@ -33,6 +36,12 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if ["lualoader", "lua_path", "luaservice"]
+        .iter()
+        .any(|k| env.get(k).is_none())
+    {
+        use_embedded_lua();
+    }
     let node = build_node(&config, env);
     skynet_services::register_all(&node);
     skynet_lua::snlua::register(&node);
@@ -41,5 +50,22 @@ fn main() {
             eprintln!("{e}");
         }
         std::process::exit(1);
+    }
+}
+
+/// Points snlua's defaults at the Lua library built into the binary.
+fn use_embedded_lua() {
+    match embedded::extract() {
+        Ok(dir) => {
+            let d = dir.display();
+            set_default_paths(DefaultPaths {
+                lualoader: format!("{d}/lualib/loader.lua"),
+                lua_path: format!("{d}/lualib/?.lua;{d}/lualib/?/init.lua"),
+                luaservice: format!("{d}/service/?.lua"),
+            });
+        }
+        Err(e) => eprintln!(
+            "skynet: can't unpack the built-in Lua library ({e}); using ./lualib and ./service"
+        ),
     }
 }

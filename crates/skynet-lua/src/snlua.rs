@@ -165,6 +165,34 @@ fn report_launcher_error(ctx: &Context) {
     ctx.send_name(0, ".launcher", PTYPE_TEXT as i32, 0, Payload::from("ERROR"));
 }
 
+/// Defaults for `lualoader`, `lua_path` and `luaservice` when the config
+/// leaves them out (the reference's are `./lualib/...` and `./service/...`).
+#[derive(Debug, Clone)]
+pub struct DefaultPaths {
+    pub lualoader: String,
+    pub lua_path: String,
+    pub luaservice: String,
+}
+
+static DEFAULT_PATHS: std::sync::OnceLock<DefaultPaths> = std::sync::OnceLock::new();
+
+/// Sets the process-wide defaults (the binary points them at its embedded
+/// Lua library). Only the first call counts.
+pub fn set_default_paths(paths: DefaultPaths) {
+    let _ = DEFAULT_PATHS.set(paths);
+}
+
+fn default_paths() -> DefaultPaths {
+    DEFAULT_PATHS
+        .get()
+        .cloned()
+        .unwrap_or_else(|| DefaultPaths {
+            lualoader: "./lualib/loader.lua".to_string(),
+            lua_path: "./lualib/?.lua;./lualib/?/init.lua".to_string(),
+            luaservice: "./service/?.lua".to_string(),
+        })
+}
+
 fn opt_env(ctx: &Context, key: &str, default: &str) -> String {
     ctx.node()
         .env()
@@ -202,19 +230,20 @@ impl Snlua {
             let core = unsafe { lua.create_c_function(luaopen_skynet_core)? };
             preload.set("skynet.core", core)?;
             lua.gc_restart();
-            globals.set(
-                "LUA_PATH",
-                opt_env(ctx, "lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
-            )?;
+            let defaults = default_paths();
+            globals.set("LUA_PATH", opt_env(ctx, "lua_path", &defaults.lua_path))?;
             globals.set("LUA_CPATH", opt_env(ctx, "lua_cpath", "./luaclib/?.so"))?;
-            globals.set("LUA_SERVICE", opt_env(ctx, "luaservice", "./service/?.lua"))?;
+            globals.set(
+                "LUA_SERVICE",
+                opt_env(ctx, "luaservice", &defaults.luaservice),
+            )?;
             if let Some(p) = ctx.node().env().get("preload") {
                 globals.set("LUA_PRELOAD", p)?;
             }
             Ok(())
         };
         setup().map_err(|e| format!("snlua: can't prepare the Lua state: {e}"))?;
-        let loader = opt_env(ctx, "lualoader", "./lualib/loader.lua");
+        let loader = opt_env(ctx, "lualoader", &default_paths().lualoader);
         let loader_c = CString::new(loader.clone()).map_err(|_| "bad lualoader path")?;
         let args_owned = args.to_string();
         let shared = self.shared.clone();
