@@ -106,6 +106,32 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
+/// Makes `require` load Lua modules through the cache too: replaces the
+/// Lua-file searcher (`package.searchers[2]`) with one that finds the file
+/// on `package.path` the same way and loads it with the cached `loadfile`.
+pub fn install_searcher(lua: &Lua, codecache: &Table) -> mlua::Result<()> {
+    let cached_loadfile: Function = codecache.get("loadfile")?;
+    lua.load(
+        r#"
+        local load_cached = ...
+        local searchpath, format = package.searchpath, string.format
+        package.searchers[2] = function(name)
+            local filename, err = searchpath(name, package.path)
+            if not filename then
+                return err
+            end
+            local f, msg = load_cached(filename)
+            if f then
+                return f, filename
+            end
+            error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, msg), 0)
+        end
+        "#,
+    )
+    .set_name("=[skynet codecache]")
+    .call::<()>(cached_loadfile)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +166,42 @@ mod tests {
             .eval::<(Value, String)>()
             .unwrap();
         assert!(bad.1.contains("No such file"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn require_goes_through_the_cache_and_keeps_its_messages() {
+        let dir = std::env::temp_dir().join(format!("skynet-codecache-req-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cmod.lua"), "return { name = ..., v = 7 }").unwrap();
+        std::fs::write(dir.join("broken.lua"), "return {").unwrap();
+        let lua = Lua::new();
+        let t = open(&lua).unwrap();
+        install_searcher(&lua, &t).unwrap();
+        let path = format!("{}/?.lua", dir.display());
+        lua.globals().set("p", path).unwrap();
+        let (name, v): (String, i64) = lua
+            .load("package.path = p local m = require 'cmod' return m.name, m.v")
+            .eval()
+            .unwrap();
+        assert_eq!((name.as_str(), v), ("cmod", 7));
+        let missing: String = lua
+            .load("return select(2, pcall(require, 'nosuchmod'))")
+            .eval()
+            .unwrap();
+        assert!(
+            missing.contains("module 'nosuchmod' not found"),
+            "{missing}"
+        );
+        assert!(missing.contains("no file '"), "{missing}");
+        let broken: String = lua
+            .load("return select(2, pcall(require, 'broken'))")
+            .eval()
+            .unwrap();
+        assert!(
+            broken.starts_with("error loading module 'broken' from file '"),
+            "{broken}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -221,7 +221,9 @@ impl Snlua {
                 "skynet_context",
                 LightUserData(Arc::as_ptr(&self.shared) as *mut _),
             )?;
-            loaded.set("skynet.codecache", crate::codecache::open(lua)?)?;
+            let codecache = crate::codecache::open(lua)?;
+            crate::codecache::install_searcher(lua, &codecache)?;
+            loaded.set("skynet.codecache", codecache)?;
             lua.set_named_registry_value(
                 SERI_KEY.to_str().unwrap_or("skynet.seri"),
                 crate::seri::open(lua)?,
