@@ -91,7 +91,13 @@ impl ModuleRegistry {
                     cache.insert(name.to_string(), module.clone());
                     return Some(module);
                 }
-                Err(e) => last_error = e.to_string(),
+                // dlerror's own text, as the reference prints it (the
+                // libloading error's Display is only "dlopen failed").
+                Err(e) => {
+                    last_error = std::error::Error::source(&e)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| e.to_string())
+                }
             }
         }
         eprintln!("try open {name} failed : {last_error}");
