@@ -284,9 +284,10 @@ impl Context {
                     if let Some(h) = service.signal_handler() {
                         let _ = self.signal.set(h);
                     }
-                    let previous = CURRENT_HANDLE.with(|c| c.replace(self.handle));
+                    // Like the reference, init runs as part of the
+                    // launcher's dispatch: `current_handle` stays the
+                    // launcher's.
                     let r = catch_unwind(AssertUnwindSafe(|| service.init(self, args)));
-                    CURRENT_HANDLE.with(|c| c.set(previous));
                     match r {
                         Ok(r) => r,
                         Err(p) => Err(format!("init panicked: {}", panic_text(&p))),
