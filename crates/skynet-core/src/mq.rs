@@ -81,7 +81,9 @@ impl ServiceQueue {
         match s.items.pop_front() {
             Some(m) => {
                 let len = s.items.len();
-                if len > s.threshold {
+                // The threshold doubles until it covers the length again, so
+                // one warning stands for the whole jump.
+                while len > s.threshold {
                     s.overload = len;
                     s.threshold *= 2;
                 }
@@ -203,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn overload_is_reported_once_per_doubling() {
+    fn overload_is_reported_once_per_jump() {
         let q = ServiceQueue::new();
         for i in 0..3000 {
             q.push(msg(i));
@@ -211,11 +213,15 @@ mod tests {
         q.pop();
         assert_eq!(q.take_overload(), Some(2999));
         assert_eq!(q.take_overload(), None);
-        q.pop();
-        // threshold is now 2048: 2998 is over it again
-        assert_eq!(q.take_overload(), Some(2998));
+        // the threshold went straight to 4096: no warning on the way down
         q.pop();
         assert_eq!(q.take_overload(), None);
+        // refilled past 4096: warned again
+        for i in 0..1200 {
+            q.push(msg(i));
+        }
+        q.pop();
+        assert_eq!(q.take_overload(), Some(4197));
         while q.pop().is_some() {}
         // emptied: threshold back at 1024
         for i in 0..1100 {
