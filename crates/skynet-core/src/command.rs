@@ -27,7 +27,7 @@ pub fn command(ctx: &Arc<Context>, cmd: &str, param: Option<&str>) -> Option<Str
         "KILL" => {
             let h = to_handle(ctx, p);
             if h != 0 {
-                ctx.node().kill(ctx.handle(), h);
+                ctx.node().kill_handle(ctx.handle(), h);
             }
             None
         }

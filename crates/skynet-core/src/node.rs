@@ -299,14 +299,27 @@ impl Node {
         }
     }
 
-    /// The reference's `handle_exit`: logs `KILL self` / `KILL :h`, tells the
-    /// exit monitor, and retires the service.
+    /// The reference's `handle_exit`: logs `KILL self` when a service ends
+    /// itself (`handle == killer`, the EXIT command) or `KILL :h` otherwise,
+    /// tells the exit monitor, and retires the service.
     pub fn kill(&self, killer: Handle, handle: Handle) {
-        if handle == killer {
-            self.log(killer, "KILL self".to_string());
+        let text = if handle == killer {
+            "KILL self".to_string()
         } else {
-            self.log(killer, format!("KILL :{handle:x}"));
-        }
+            format!("KILL :{handle:x}")
+        };
+        self.exit_service(killer, handle, text);
+    }
+
+    /// The KILL command: like [`Node::kill`], but the line always names the
+    /// victim (`KILL :h`), even when a service kills its own handle, as the
+    /// reference's `cmd_kill` does.
+    pub fn kill_handle(&self, killer: Handle, handle: Handle) {
+        self.exit_service(killer, handle, format!("KILL :{handle:x}"));
+    }
+
+    fn exit_service(&self, killer: Handle, handle: Handle, text: String) {
+        self.log(killer, text);
         let monitor = self.monitor_exit.load(Ordering::SeqCst);
         if monitor != 0 {
             let _ = self.push(
