@@ -90,8 +90,13 @@ impl Timer {
         };
         let mut expired = Vec::new();
         for _ in 0..diff {
-            self.current.fetch_add(1, Ordering::Relaxed);
-            self.wheel.lock().advance(&mut expired);
+            {
+                // The clock moves under the wheel's lock, so a timeout added
+                // after `now()` was read never expires before `now() + ticks`.
+                let mut wheel = self.wheel.lock();
+                self.current.fetch_add(1, Ordering::Relaxed);
+                wheel.advance(&mut expired);
+            }
             for ev in expired.drain(..) {
                 let msg = Message::new(0, ev.session, PTYPE_RESPONSE, Payload::empty());
                 let _ = node.push(ev.handle, msg);
