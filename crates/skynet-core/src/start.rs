@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::context::dispatch_batch;
+use crate::context::{dispatch_batch, reset_dispatch_clock};
 use crate::env::Env;
 use crate::message::{Message, PTYPE_SYSTEM};
 use crate::monitor::WorkerMonitor;
@@ -186,6 +186,7 @@ fn worker_loop(node: &Arc<Node>, monitor: &WorkerMonitor, weight: i32) {
     while !node.is_quitting() {
         current = dispatch_batch(node, monitor, current, weight);
         if current.is_none() {
+            reset_dispatch_clock();
             node.wait_for_work();
         }
     }
