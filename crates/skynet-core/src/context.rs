@@ -352,7 +352,8 @@ impl Context {
                 if self.profile {
                     let end = thread_time_us();
                     LAST_DISPATCH_END.with(|c| c.set(Some(end)));
-                    self.cpu_cost.fetch_add(end.saturating_sub(start), Ordering::Relaxed);
+                    self.cpu_cost
+                        .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
                 }
             }
         }
