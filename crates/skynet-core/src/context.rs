@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use crate::handle::{Handle, HasHandle};
 use crate::harbor::{is_remote, RemoteMessage, RemoteTarget};
@@ -84,6 +84,10 @@ pub struct Context {
     state: AtomicU8,
     session_id: AtomicI32,
     signal: OnceLock<SignalHandler>,
+    /// Set (under the write lock) before the instance is released; a signal
+    /// holds the read lock while it runs, so it never reaches a released
+    /// instance.
+    signal_closed: RwLock<bool>,
     endless: AtomicBool,
     message_count: AtomicU64,
     cpu_cost: AtomicU64,
@@ -152,6 +156,7 @@ impl Context {
             state: AtomicU8::new(DISPATCHING),
             session_id: AtomicI32::new(0),
             signal: OnceLock::new(),
+            signal_closed: RwLock::new(false),
             endless: AtomicBool::new(false),
             message_count: AtomicU64::new(0),
             cpu_cost: AtomicU64::new(0),
@@ -395,6 +400,8 @@ impl Context {
         if instance.is_none() {
             return;
         }
+        // No signal may reach the instance from now on (see `signal`).
+        *self.signal_closed.write() = true;
         drop(instance);
         if let Some(f) = self.logfile.lock().take() {
             drop(f);
@@ -404,6 +411,10 @@ impl Context {
 
     /// Calls the service's signal handler, if any (the `SIGNAL` command).
     pub fn signal(&self, sig: i32) {
+        let closed = self.signal_closed.read();
+        if *closed {
+            return;
+        }
         if let Some(h) = self.signal.get() {
             h(sig);
         }
