@@ -52,7 +52,7 @@ impl ServiceQueue {
     pub fn new() -> ServiceQueue {
         ServiceQueue {
             state: Mutex::new(QueueState {
-                items: VecDeque::with_capacity(64),
+                items: VecDeque::new(),
                 scheduled: true,
                 released: false,
                 overload: 0,

@@ -61,6 +61,8 @@ impl Default for NodeOptions {
 struct Sleepers {
     lock: Mutex<()>,
     cond: Condvar,
+    /// Signalled only when the node quits (never by worker wake-ups).
+    quit_cond: Condvar,
     count: AtomicUsize,
 }
 
@@ -100,6 +102,7 @@ impl Node {
             sleepers: Sleepers {
                 lock: Mutex::new(()),
                 cond: Condvar::new(),
+                quit_cond: Condvar::new(),
                 count: AtomicUsize::new(0),
             },
         })
@@ -387,6 +390,17 @@ impl Node {
         self.quit.store(true, Ordering::SeqCst);
         let _g = self.sleepers.lock.lock();
         self.sleepers.cond.notify_all();
+        self.sleepers.quit_cond.notify_all();
+    }
+
+    /// Sleeps up to `timeout`, waking early when the node quits (for the
+    /// timer-less threads such as the monitor). Returns whether it quits.
+    pub(crate) fn sleep_unless_quitting(&self, timeout: std::time::Duration) -> bool {
+        let mut g = self.sleepers.lock.lock();
+        if !self.is_quitting() {
+            self.sleepers.quit_cond.wait_for(&mut g, timeout);
+        }
+        self.is_quitting()
     }
 
     pub fn set_monitor_exit(&self, handle: Handle) {

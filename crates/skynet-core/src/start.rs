@@ -215,11 +215,15 @@ fn monitor_loop(node: &Arc<Node>, monitors: &[WorkerMonitor]) {
         for m in monitors {
             m.check(node);
         }
-        for _ in 0..5 {
-            if node.is_quitting() {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if node.sleep_unless_quitting(left) {
                 return;
             }
-            thread::sleep(Duration::from_secs(1));
         }
     }
 }
