@@ -12,8 +12,9 @@
 --   absent <glob>           it matches nowhere
 --   count=<n> <glob>        it matches exactly n times
 --   order <glob> >>> <glob> both match and the first match of the left one comes first
--- Glob syntax: `*` matches any run of characters except a newline; `\n` newline, `\e` ESC,
--- `\*` a literal star, `\\` a backslash.
+-- Glob syntax: `*` matches any run of characters except a newline; `{H}` eight hex digits, the
+-- same ones everywhere in one expectation (both sides of an `order`: "the same service");
+-- `\n` newline, `\e` ESC, `\*` a literal star, `\\` a backslash.
 --
 -- Stands for no file of the reference; it is test infrastructure for conformance-cases.md.
 

@@ -91,9 +91,9 @@ T:case("I8", function()
 	check.values("RUN with arguments", table.pack(true, "x\t2"),
 		skynet.call(h, "debug", "RUN", "print(...)", nil, "x", 2))
 	check.values("RUN with a compile error", table.pack(false, "bad.lua:1: unexpected symbol near <eof>"),
-		skynet.call(h, "debug", "RUN", "return +", "bad.lua"))
+		skynet.call(h, "debug", "RUN", "local x =", "bad.lua"))
 	check.values("RUN with a compile error, no file name", table.pack(false, "(load):1: unexpected symbol near <eof>"),
-		skynet.call(h, "debug", "RUN", "return +"))
+		skynet.call(h, "debug", "RUN", "local x ="))
 	check.values("RUN with a runtime error", table.pack(false, "rt.lua:1: rt"),
 		skynet.call(h, "debug", "RUN", "error('rt')", "rt.lua"))
 end)

@@ -30,7 +30,8 @@
 --   spin n              busy loop for n ticks of wall time; reply "spun"
 --   spin_until_gone name max  register local `name`, busy loop until the name no longer
 --                       resolves (the service was killed) or max ticks passed
---   spin_until_mqlen n max    busy loop until n messages are queued (or max ticks)
+--   spin_until_mqlen n max    busy loop until n messages are queued (or max ticks); reply
+--                       with the queue length seen
 --   spin_signal max     tell the caller "spinning", then a Lua busy loop of max ticks
 --   register name       skynet.register(name)
 --   push v / list       append to a list / reply with it
@@ -42,8 +43,8 @@
 --   trace_self          skynet.trace("mytag"); reply skynet.tracetag()
 --   endless n           answer after a timer callback that spins n ticks; replies the two
 --                       values of skynet.stat("endless") read afterwards
---   stats               reply with skynet.stat of mqlen, message, cpu, time, endless and of an
---                       unknown key (case M6)
+--   stats               reply with skynet.stat of mqlen, message, cpu, time, endless, then the
+--                       pcall results of skynet.stat of an unknown key (case M6)
 --
 -- Stands for the `echo` helper described in conformance-cases.md (not a reference file).
 
@@ -212,6 +213,7 @@ function CMD.spin_until_mqlen(n, max)
 	spin_ticks(tonumber(max), function()
 		return skynet.stat("mqlen") >= n
 	end)
+	skynet.retpack(skynet.stat("mqlen"))
 end
 
 function CMD.spin_signal(max)
@@ -295,8 +297,9 @@ function CMD.endless(n)
 end
 
 function CMD.stats()
+	local unknown = table.pack(pcall(skynet.stat, "nosuchkey"))
 	skynet.retpack(skynet.stat("mqlen"), skynet.stat("message"), skynet.stat("cpu"), skynet.stat("time"),
-		skynet.stat("endless"), skynet.stat("nosuchkey"))
+		skynet.stat("endless"), unknown[1], unknown[2])
 end
 
 skynet.start(function()
