@@ -124,7 +124,8 @@ fn to_handle(ctx: &Arc<Context>, p: &str) -> Handle {
 }
 
 fn cmd_launch(ctx: &Arc<Context>, p: &str) -> Option<String> {
-    let p = p.trim_start_matches([' ', '\t', '\r', '\n']);
+    // Like the reference's strsep: a leading separator gives an empty
+    // module name (and a failed launch).
     let (module, args) = match p.find([' ', '\t', '\r', '\n']) {
         Some(i) => {
             let rest = &p[i + 1..];
