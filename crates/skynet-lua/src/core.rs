@@ -349,8 +349,12 @@ unsafe extern "C-unwind" fn lintcommand(l: *mut lua_State) -> c_int {
     }
 }
 
-/// `strtoll(s, &end, 0)` that must consume the whole string.
+/// `strtoll(s, &end, 0)` that must consume the whole string (an empty
+/// string is consumed by reading nothing: 0, as in the reference).
 fn parse_c_integer(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return Some(0);
+    }
     let (neg, t) = match s.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, s.strip_prefix('+').unwrap_or(s)),

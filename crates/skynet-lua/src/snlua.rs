@@ -402,6 +402,7 @@ unsafe extern "C-unwind" fn tracked_resume(l: *mut lua_State) -> c_int {
 /// The reference's `snlua_signal`: 0 interrupts the running Lua code with
 /// the error "signal 0"; 1 logs the memory in use.
 fn on_signal(shared: &SnluaShared, sig: i32) {
+    shared.context().log(format!("recv a signal {sig}"));
     if sig == 0 {
         if shared
             .trap
