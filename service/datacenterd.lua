@@ -100,8 +100,11 @@ end
 
 local command = {}
 
-function command.QUERY(...)
-  return query(...)
+-- a missing first key answers with no value at all (not even nil)
+function command.QUERY(key, ...)
+  if data[key] ~= nil then
+    return query(key, ...)
+  end
 end
 
 function command.UPDATE(...)
