@@ -108,11 +108,10 @@ pub unsafe extern "C-unwind" fn luaopen_skynet_core(l: *mut lua_State) -> c_int 
         ffi::lua_setfield(l, -2, name.as_ptr());
     }
     // pack / unpack / packstring come from the serializer that snlua put in
-    // the registry; their errors are turned into plain strings.
+    // the registry (raw C functions: their errors are plain strings).
     if ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, SERI_KEY.as_ptr()) == ffi::LUA_TTABLE {
         for name in [c"pack", c"unpack", c"packstring"] {
             ffi::lua_getfield(l, -1, name.as_ptr());
-            ffi::lua_pushcclosure(l, string_errors, 1);
             ffi::lua_setfield(l, -3, name.as_ptr());
         }
     }
@@ -122,33 +121,6 @@ pub unsafe extern "C-unwind" fn luaopen_skynet_core(l: *mut lua_State) -> c_int 
 
 /// Registry key of the serializer table (`pack`, `unpack`, `packstring`).
 pub const SERI_KEY: &CStr = c"skynet.seri";
-
-/// Calls upvalue 1 with all arguments; an error object that is not a
-/// string (an mlua error) is re-raised as its message, without mlua's
-/// traceback, so Lua code sees the reference's plain error strings.
-///
-/// # Safety
-/// Called by Lua as a C closure with one function upvalue.
-pub unsafe extern "C-unwind" fn string_errors(l: *mut lua_State) -> c_int {
-    let n = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(l, 1);
-    if ffi::lua_pcall(l, n, ffi::LUA_MULTRET, 0) != ffi::LUA_OK {
-        if ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-            let mut len = 0usize;
-            let p = ffi::luaL_tolstring(l, -1, &mut len);
-            let text = std::slice::from_raw_parts(p as *const u8, len);
-            let cut = find_subslice(text, b"\nstack traceback:").unwrap_or(len);
-            ffi::lua_pushlstring(l, p, cut);
-        }
-        ffi::lua_error(l);
-    }
-    ffi::lua_gettop(l)
-}
-
-fn find_subslice(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
 
 fn context_of(s: &SnluaShared) -> &Context {
     s.context()
