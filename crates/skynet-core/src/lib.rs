@@ -2,7 +2,7 @@
 //!
 //! Handles and names, service queues and the global queue, service contexts
 //! and their dispatch, the text command table, the timer, the monitor, the
-//! env table, config loading and the C ABI of skynet.h.
+//! env table, config loading, the socket layer and the C ABI of skynet.h.
 
 pub mod command;
 pub mod config;
@@ -19,6 +19,7 @@ pub mod mq;
 pub mod node;
 pub mod payload;
 pub mod service;
+pub mod socket;
 pub mod start;
 pub mod timer;
 pub mod timer_wheel;

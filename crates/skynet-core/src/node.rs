@@ -17,6 +17,7 @@ use crate::message::{Message, PTYPE_CLIENT, PTYPE_ERROR, PTYPE_RESPONSE};
 use crate::module::ModuleRegistry;
 use crate::mq::{GlobalQueue, Pushed};
 use crate::payload::Payload;
+use crate::socket::SocketServer;
 use crate::timer::Timer;
 
 thread_local! {
@@ -71,6 +72,7 @@ pub struct Node {
     global: GlobalQueue<Arc<Context>>,
     env: Env,
     timer: Timer,
+    socket: SocketServer,
     modules: ModuleRegistry,
     harbor_bits: u32,
     profile: bool,
@@ -90,6 +92,7 @@ impl Node {
             global: GlobalQueue::new(),
             env,
             timer: Timer::new(),
+            socket: SocketServer::new(),
             modules: ModuleRegistry::new(&options.module_path),
             harbor_bits: (options.harbor as u32) << crate::handle::HANDLE_REMOTE_SHIFT,
             profile: options.profile,
@@ -123,6 +126,11 @@ impl Node {
 
     pub fn timer(&self) -> &Timer {
         &self.timer
+    }
+
+    /// The node's sockets (the socket thread runs [`SocketServer::run`]).
+    pub fn socket(&self) -> &SocketServer {
+        &self.socket
     }
 
     pub fn harbor_bits(&self) -> u32 {

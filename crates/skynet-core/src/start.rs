@@ -1,6 +1,7 @@
 //! Booting and running a node: the logger, the bootstrap service, and the
-//! monitor, timer and worker threads until the last service is gone. Stands
-//! for `skynet_start.c` (and the option reading of `skynet_main.c`).
+//! monitor, timer, socket and worker threads until the last service is
+//! gone. Stands for `skynet_start.c` (and the option reading of
+//! `skynet_main.c`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -158,6 +159,12 @@ fn run_threads(node: &Arc<Node>, workers: usize) {
         let node = node.clone();
         threads.push(spawn("timer", move || timer_loop(&node, workers)));
     }
+    {
+        let node = node.clone();
+        threads.push(spawn("socket", move || {
+            node.socket().run(&mut crate::socket::NodeSink(&node))
+        }));
+    }
     for i in 0..workers {
         let node = node.clone();
         let monitors = monitors.clone();
@@ -195,6 +202,7 @@ fn worker_loop(node: &Arc<Node>, monitor: &WorkerMonitor, weight: i32) {
 fn timer_loop(node: &Arc<Node>, workers: usize) {
     while !node.is_quitting() {
         node.timer().update(node);
+        node.socket().update_time(node.now());
         if node.live_services() == 0 {
             break;
         }
@@ -208,6 +216,8 @@ fn timer_loop(node: &Arc<Node>, workers: usize) {
         thread::sleep(Duration::from_micros(2500));
     }
     node.shutdown();
+    // Wakes the socket thread, which closes every socket and ends.
+    node.socket().exit();
 }
 
 fn monitor_loop(node: &Arc<Node>, monitors: &[WorkerMonitor]) {
