@@ -1,8 +1,14 @@
 //! skynet-lua: snlua and the Lua native modules (the reference's
 //! `service_snlua.c` and `lualib-src/`).
 
+pub mod bson;
+mod capi;
 pub mod codecache;
 pub mod core;
+pub mod crypt;
+pub mod libs;
+pub mod md5;
 pub mod profile;
 pub mod seri;
 pub mod snlua;
+pub mod sproto;
