@@ -231,6 +231,13 @@ impl Snlua {
             // SAFETY: luaopen_skynet_core is a lua_CFunction.
             let core = unsafe { lua.create_c_function(luaopen_skynet_core)? };
             preload.set("skynet.core", core)?;
+            // SAFETY: both openers are lua_CFunctions.
+            let socketdriver =
+                unsafe { lua.create_c_function(crate::socketdriver::luaopen_skynet_socketdriver)? };
+            preload.set("skynet.socketdriver", socketdriver)?;
+            // SAFETY: as above.
+            let netpack = unsafe { lua.create_c_function(crate::netpack::luaopen_skynet_netpack)? };
+            preload.set("skynet.netpack", netpack)?;
             lua.gc_restart();
             let defaults = default_paths();
             globals.set("LUA_PATH", opt_env(ctx, "lua_path", &defaults.lua_path))?;
