@@ -144,13 +144,14 @@ skynet.start(function()
   local listen_fd, ip, port = socket.listen(listen_ip, listen_port)
   skynet.error("Start debug console at " .. ip .. ":" .. port)
   socket.start(listen_fd, function(fd, peer)
+    -- values up to the first nil, TAB separated (so print(nil) is an
+    -- empty line)
     local function print(...)
-      local n = select("#", ...)
-      local texts = { ... }
-      for i = 1, n do
-        texts[i] = tostring(texts[i])
+      local texts = {}
+      for i, v in ipairs { ... } do
+        texts[i] = tostring(v)
       end
-      socket.write(fd, table.concat(texts, "\t", 1, n) .. "\n")
+      socket.write(fd, table.concat(texts, "\t") .. "\n")
     end
     socket.start(fd)
     skynet.fork(serve, fd, print, peer)
