@@ -226,3 +226,13 @@ fn snax() {
         config: "",
     });
 }
+
+#[test]
+fn stm() {
+    check(&Suite {
+        name: "stm",
+        cases: &["first_read", "update", "bad_ticket", "writer_gone"],
+        logs: &[],
+        config: "",
+    });
+}

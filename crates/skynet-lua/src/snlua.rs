@@ -238,6 +238,10 @@ impl Snlua {
             // SAFETY: as above.
             let netpack = unsafe { lua.create_c_function(crate::netpack::luaopen_skynet_netpack)? };
             preload.set("skynet.netpack", netpack)?;
+            for (name, open) in crate::datalibs::MODULES {
+                // SAFETY: each opener is a lua_CFunction.
+                preload.set(name, unsafe { lua.create_c_function(open)? })?;
+            }
             lua.gc_restart();
             let defaults = default_paths();
             globals.set("LUA_PATH", opt_env(ctx, "lua_path", &defaults.lua_path))?;

@@ -1,0 +1,12 @@
+//! The native modules of the shared-data family (`skynet.stm`,
+//! `skynet.multicast.core`, `skynet.sharedata.core`, `skynet.sharetable.core`,
+//! `skynet.datasheet.core`, `skynet.memory`), which snlua puts in every Lua
+//! service's `package.preload`. Stands for the matching `luaclib/*.so` of the
+//! reference, built into the binary here.
+
+use mlua::ffi::lua_CFunction;
+
+use crate::stm;
+
+/// Module name and opener.
+pub const MODULES: [(&str, lua_CFunction); 1] = [("skynet.stm", stm::luaopen_skynet_stm)];
