@@ -236,3 +236,47 @@ fn stm() {
         config: "",
     });
 }
+
+#[test]
+fn multicast() {
+    check(&Suite {
+        name: "multicast",
+        cases: &[
+            "new",
+            "publish",
+            "self_subscribe",
+            "unsubscribe",
+            "subscribed_kept",
+            "dispatch_error",
+            "custom_pack",
+            "delete",
+            "bad_message",
+        ],
+        logs: &[
+            "LAUNCH snlua multicastd",
+            "dispatch failed",
+            "Invalid multicast package 4050765991979987505",
+            "Invalid multicast package size 5",
+        ],
+        config: "",
+    });
+}
+
+#[test]
+fn memory() {
+    check(&Suite {
+        name: "memory",
+        cases: &["current", "info", "no_jemalloc"],
+        logs: &[
+            "[:00000000] No jemalloc\n",
+            "[:00000000] No jemalloc : mallctl_int64 opt.narenas.",
+            "[:00000000] No jemalloc : mallctl_int64 epoch.",
+            "[:00000000] No jemalloc : mallctl_int64 stats.allocated.",
+            "[:00000000] No jemalloc : mallctl_bool prof.active.",
+            "[:00000000] No jemalloc : mallctl_cmd prof.dump.",
+            "[:00000000] dump all service mem:",
+            "[:00000000] +total: ",
+        ],
+        config: "",
+    });
+}

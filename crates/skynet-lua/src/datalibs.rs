@@ -6,7 +6,14 @@
 
 use mlua::ffi::lua_CFunction;
 
-use crate::stm;
+use crate::{memory, multicast, stm};
 
 /// Module name and opener.
-pub const MODULES: [(&str, lua_CFunction); 1] = [("skynet.stm", stm::luaopen_skynet_stm)];
+pub const MODULES: [(&str, lua_CFunction); 3] = [
+    ("skynet.memory", memory::luaopen_skynet_memory),
+    ("skynet.stm", stm::luaopen_skynet_stm),
+    (
+        "skynet.multicast.core",
+        multicast::luaopen_skynet_multicast_core,
+    ),
+];

@@ -9,6 +9,8 @@ pub mod crypt;
 pub mod datalibs;
 pub mod libs;
 pub mod md5;
+pub mod memory;
+pub mod multicast;
 pub mod netpack;
 pub mod profile;
 pub mod seri;

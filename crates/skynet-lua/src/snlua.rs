@@ -61,6 +61,11 @@ impl SnluaShared {
         unsafe { &*self.context.load(Ordering::Acquire) }
     }
 
+    /// Bytes used by the Lua state after its last dispatched message.
+    pub fn lua_memory(&self) -> usize {
+        self.memory.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set_callback(&self, thread: *mut lua_State, forward: bool) {
         self.forward.store(forward, Ordering::Relaxed);
         self.callback.store(thread, Ordering::Release);
@@ -242,6 +247,7 @@ impl Snlua {
                 // SAFETY: each opener is a lua_CFunction.
                 preload.set(name, unsafe { lua.create_c_function(open)? })?;
             }
+            crate::memory::track(ctx.handle(), &self.shared);
             lua.gc_restart();
             let defaults = default_paths();
             globals.set("LUA_PATH", opt_env(ctx, "lua_path", &defaults.lua_path))?;
