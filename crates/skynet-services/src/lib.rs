@@ -1,6 +1,7 @@
 //! skynet-services: the native services of a node (the reference's
-//! `service-src/`): the logger, and the harbor router.
+//! `service-src/`): the logger, the harbor router and the gate.
 
+pub mod gate;
 pub mod harbor;
 pub mod logger;
 
@@ -8,4 +9,5 @@ pub mod logger;
 pub fn register_all(node: &skynet_core::Node) {
     logger::register(node);
     harbor::register(node);
+    gate::register(node);
 }
