@@ -1,5 +1,7 @@
 //! Shared helpers of the library-module tests: a Lua state with the native
 //! modules preloaded and `lualib/` on the path, and the vector-file runner.
+//! Each test binary uses only part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 

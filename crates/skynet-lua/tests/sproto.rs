@@ -1,0 +1,107 @@
+//! sproto (`sproto.core` with `lualib/sproto.lua`, `sprotoparser.lua`,
+//! `sprotoloader.lua`) against the reference: `tests/data/sproto_cases.lua`
+//! runs schemas, encodings, decodings, packing, RPC and bad input, and its
+//! output must equal `sproto_cases.txt`, which is what the same script printed
+//! with the reference's lualib and C `sproto.core` under Lua 5.4.
+
+mod common;
+
+use mlua::Table;
+
+#[test]
+fn sproto_scenario_matches_reference() {
+    let lua = common::lua();
+    let script = common::data("sproto_cases.lua");
+    // The script prints its results too; the returned list is what we compare.
+    lua.globals()
+        .set("print", lua.create_function(|_, ()| Ok(())).expect("print"))
+        .expect("silence print");
+    let lines: Vec<String> = lua
+        .load(&script)
+        .set_name("=sproto_cases.lua")
+        .eval::<Table>()
+        .expect("scenario runs")
+        .sequence_values::<String>()
+        .collect::<mlua::Result<_>>()
+        .expect("lines");
+    let expected = common::data("sproto_cases.txt");
+    let expected: Vec<&str> = expected.lines().collect();
+    let mut diffs = Vec::new();
+    for (i, want) in expected.iter().enumerate() {
+        match lines.get(i) {
+            Some(got) if got == want => {}
+            Some(got) => diffs.push(format!("want {want}\n got {got}")),
+            None => diffs.push(format!("want {want}\n got nothing")),
+        }
+    }
+    if lines.len() > expected.len() {
+        diffs.push(format!("{} extra lines", lines.len() - expected.len()));
+    }
+    assert!(expected.len() > 1000, "too few expected lines");
+    assert!(
+        diffs.is_empty(),
+        "{} of {} lines differ:\n{}",
+        diffs.len(),
+        expected.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn decode_rejects_lengths_past_the_end() {
+    let lua = common::lua();
+    lua.load(
+        r#"
+        local sproto = require "sproto"
+        local sp = sproto.parse ".P { name 0 : string }"
+        local ok, err = pcall(sp.decode, sp, "P", "\1\0\0\0\255\255\255\255abc")
+        assert(not ok and err:match "decode error$", err)
+        ok, err = pcall(sp.decode, sp, "P", "\1\0\0\0\10\0\0\0abc")
+        assert(not ok and err:match "decode error$", err)
+        "#,
+    )
+    .exec()
+    .expect("bad lengths");
+}
+
+#[test]
+fn userdata_buffers_are_bounded() {
+    let lua = common::lua();
+    lua.load(
+        r#"
+        local core = require "sproto.core"
+        local ok, err = pcall(core.unpack, io.stdout, 1 << 40)
+        assert(not ok and err:match "size out of range", err)
+        ok, err = pcall(core.pack, io.stdout, -1)
+        assert(not ok and err:match "size out of range", err)
+        "#,
+    )
+    .exec()
+    .expect("bounded buffers");
+}
+
+#[test]
+fn dump_lists_types_and_protocols() {
+    let bin = {
+        let lua = common::lua();
+        lua.load(
+            r#"return require("sprotoparser").parse [[
+                .P { name 0 : string  n 2 : integer(2)  m 3 : *Q(k)  b 4 : binary }
+                .Q { k 0 : integer  v 1 : string }
+                p 1 { request P response nil }
+                q 2 { response Q }
+            ]]"#,
+        )
+        .eval::<mlua::LuaString>()
+        .expect("parse")
+        .as_bytes()
+        .to_vec()
+    };
+    let sp = skynet_lua::sproto::schema::Sproto::create(&bin).expect("schema");
+    assert_eq!(
+        sp.dump(),
+        "=== 2 types ===\nP\n\tname (0) string\n\tn (2) decimal(100)\n\tm (3) *Q key[0]\n\tb (4) binary\n\
+         Q\n\tk (0) integer\n\tv (1) string\n=== 2 protocol ===\n\
+         \tp (1) request:P response nil\n\tq (2) request:(null) response:Q\n"
+    );
+}
