@@ -653,6 +653,14 @@ unsafe fn push_document_table(l: State, r: &mut Reader, array: bool, depth: u32)
     }
     ffi::luaL_checkstack(l, 16, std::ptr::null());
     let size = r.i32(l);
+    if size < 5 {
+        // The reference steps back into the length and fails on the first
+        // field of a negative-sized body.
+        raise(
+            l,
+            format_args!("Invalid bson block ({}:1)", size.wrapping_sub(5)),
+        );
+    }
     let body = r.take(l, i64::from(size) - 5);
     if r.byte(l) != 0 {
         raise(l, format_args!("Invalid document end"));
@@ -713,8 +721,13 @@ unsafe fn push_field(l: State, t: &mut Reader, kind: u8, depth: u32) {
         }
         BSON_INT32 => ffi::lua_pushinteger(l, ffi::lua_Integer::from(t.i32(l))),
         BSON_TIMESTAMP => {
-            let raw = t.take(l, 8);
-            push_special(l, BSON_TIMESTAMP, &[raw]);
+            let inc = t.i32(l);
+            let secs = t.i32(l);
+            push_special(
+                l,
+                BSON_TIMESTAMP,
+                &[&inc.to_le_bytes(), &secs.to_le_bytes()],
+            );
         }
         BSON_INT64 => ffi::lua_pushinteger(l, t.i64(l)),
         BSON_DBPOINTER => {
@@ -892,6 +905,17 @@ unsafe fn check_special<'a>(l: State, kind: u8, size: usize, what: &str) -> &'a 
     &data[2..]
 }
 
+/// Raises the message on top of the stack with the caller's position.
+///
+/// # Safety
+/// `l` is running a C function; raises from a frame owning nothing.
+unsafe fn raise_top(l: State) -> ! {
+    ffi::luaL_where(l, 1);
+    ffi::lua_insert(l, -2);
+    ffi::lua_concat(l, 2);
+    ffi::lua_error(l)
+}
+
 unsafe extern "C-unwind" fn l_replace(l: State) -> c_int {
     ffi::lua_getiuservalue(l, 1, 1);
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
@@ -935,20 +959,26 @@ unsafe extern "C-unwind" fn l_replace(l: State) -> c_int {
         }
         BSON_INT32 => {
             if ffi::lua_isinteger(l, 3) == 0 {
-                raise(
+                // Lua's own %f (the reference formats with luaL_error).
+                ffi::lua_pushfstring(
                     l,
-                    format_args!("{:.6} must be a 32bit integer ", ffi::lua_tonumber(l, 3)),
+                    c"%f must be a 32bit integer ".as_ptr(),
+                    ffi::lua_tonumber(l, 3),
                 );
+                raise_top(l);
             }
             field[..4].copy_from_slice(&(ffi::lua_tointeger(l, 3) as i32).to_le_bytes());
             4
         }
         BSON_INT64 => {
             if ffi::lua_isinteger(l, 3) == 0 {
-                raise(
+                // Lua's own %f (the reference formats with luaL_error).
+                ffi::lua_pushfstring(
                     l,
-                    format_args!("{:.6} must be a 64bit integer ", ffi::lua_tonumber(l, 3)),
+                    c"%f must be a 64bit integer ".as_ptr(),
+                    ffi::lua_tonumber(l, 3),
                 );
+                raise_top(l);
             }
             field[..8].copy_from_slice(&ffi::lua_tointeger(l, 3).to_le_bytes());
             8
