@@ -247,6 +247,8 @@ impl Snlua {
                 // SAFETY: each opener is a lua_CFunction.
                 preload.set(name, unsafe { lua.create_c_function(open)? })?;
             }
+            // skynet.crypt, client.crypt, md5, md5.core, bson, sproto.core
+            crate::libs::preload(lua, &preload)?;
             crate::memory::track(ctx.handle(), &self.shared);
             lua.gc_restart();
             let defaults = default_paths();
