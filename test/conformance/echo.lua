@@ -30,8 +30,10 @@
 --   spin n              busy loop for n ticks of wall time; reply "spun"
 --   spin_until_gone name max  register local `name`, busy loop until the name no longer
 --                       resolves (the service was killed) or max ticks passed
---   spin_until_mqlen n max    busy loop until n messages are queued (or max ticks); reply
---                       with the queue length seen
+--   spin_until_mqlen n max    tell the caller "spinning", busy loop until n messages are
+--                       queued (or max ticks); the next `noop` replies with the queue length
+--                       seen
+--   noop                nothing (answers a pending spin_until_mqlen)
 --   spin_signal max     tell the caller "spinning", then a Lua busy loop of max ticks
 --   register name       skynet.register(name)
 --   push v / list       append to a list / reply with it
@@ -208,12 +210,30 @@ function CMD.spin_until_gone(name, max)
 	end)
 end
 
+-- Reply owed by spin_until_mqlen, sent by the next `noop` (so that the first message after the
+-- busy one has been taken off the queue before the caller sends anything else).
+local after_spin
+
 function CMD.spin_until_mqlen(n, max)
 	n = tonumber(n)
+	local _, source = skynet.context()
+	skynet.send(source, "lua", "spinning", skynet.self())
 	spin_ticks(tonumber(max), function()
 		return skynet.stat("mqlen") >= n
 	end)
-	skynet.retpack(skynet.stat("mqlen"))
+	local seen = skynet.stat("mqlen")
+	local respond = skynet.response()
+	after_spin = function()
+		respond(true, seen)
+	end
+end
+
+function CMD.noop()
+	if after_spin then
+		local f = after_spin
+		after_spin = nil
+		f()
+	end
 end
 
 function CMD.spin_signal(max)

@@ -21,9 +21,12 @@ local on_spinning
 
 T:case("M1", function()
 	local h = skynet.newservice("echo")
-	-- The victim is busy until 3000 messages are queued behind the current one.
+	-- The victim is busy until 3000 messages are queued behind the current one. Send them only
+	-- once it is busy, so that all of them queue up behind the busy message.
+	local spinning = check.event()
+	on_spinning = spinning
 	local busy = check.spawn(skynet.call, h, "lua", "spin_until_mqlen", 3000, 3000)
-	skynet.yield()
+	spinning.wait()
 	for _ = 1, 3000 do
 		skynet.send(h, "lua", "noop")
 	end
