@@ -8,6 +8,8 @@
 //! * `gate_watchdog.lua` drives two native `gate` services (2- and 4-byte
 //!   headers) as their watchdog and agent: split and coalesced frames,
 //!   agent forwarding, watchdog `data` lines, `kick`, and the 16M limit.
+//! * `csocket.c` is a C service compiled here against `include/`: an echo
+//!   server on the `skynet_socket.h` API, booted without Lua.
 //!
 //! Every wait is for an event (a log line, bytes, end of stream) with a
 //! generous safety timeout; nothing sleeps to synchronise.
@@ -37,26 +39,27 @@ impl Node {
     /// Starts a node whose `start` service is `test/socket/<start>.lua`,
     /// with `extra` config lines.
     fn start(name: &str, start: &str, extra: &str) -> Node {
-        let r = repo();
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("socket-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the scratch directory");
-        let config = dir.join("config");
-        let rd = r.display();
-        let text = format!(
-            r#"-- written by tests/socket.rs
-thread = 2
-harbor = 0
-bootstrap = "snlua bootstrap"
+        let rd = repo().display().to_string();
+        Node::boot(
+            name,
+            &format!(
+                r#"bootstrap = "snlua bootstrap"
 start = "{start}"
 luaservice = "{rd}/service/?.lua;{rd}/test/socket/?.lua"
 lualoader = "{rd}/lualib/loader.lua"
 lua_path = "{rd}/lualib/?.lua;{rd}/lualib/?/init.lua"
 lua_cpath = "{rd}/luaclib/?.so"
 cpath = "{rd}/cservice/?.so"
-{extra}
-"#
-        );
+{extra}"#
+            ),
+        )
+    }
+
+    /// Starts a node with `settings` after the common ones.
+    fn boot(name: &str, settings: &str) -> Node {
+        let r = repo();
+        let config = scratch_dir(name).join("config");
+        let text = format!("-- written by tests/socket.rs\nthread = 2\nharbor = 0\n{settings}\n");
         std::fs::write(&config, text).expect("write the config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_skynet"))
             .arg(&config)
@@ -130,6 +133,14 @@ impl Drop for Node {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A fresh directory for one test's files.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("socket-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
 }
 
 fn connect(port: u16) -> TcpStream {
@@ -317,4 +328,52 @@ fn native_gate_frames_and_forwards() {
             .any(|l| l.contains(&format!("WATCHDOG AGENT {fd_a} abort"))),
         "{log:?}"
     );
+}
+
+#[test]
+fn c_service_on_the_socket_api() {
+    let dir = scratch_dir("csocket");
+    let output = Command::new("cc")
+        .current_dir(repo())
+        .args(["-shared", "-fPIC", "-Wall", "-I", "include", "-o"])
+        .arg(dir.join("csocket.so"))
+        .arg("test/socket/csocket.c")
+        .output()
+        .expect("run cc");
+    assert!(
+        output.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut node = Node::boot(
+        "csocket",
+        &format!(
+            "bootstrap = \"csocket\"\ncpath = \"{}/?.so\"",
+            dir.display()
+        ),
+    );
+    let line = node.wait_for("CSOCKET PORT ");
+    let port: u16 = word_after(&line, "CSOCKET PORT ").parse().unwrap();
+    let mut c = connect(port);
+    let accept = node.wait_for("CSOCKET ACCEPT ");
+    let local = c.local_addr().unwrap().port();
+    assert!(accept.ends_with(&format!(" 127.0.0.1:{local}")), "{accept}");
+    c.write_all(b"echo me").unwrap();
+    let mut buf = [0u8; 7];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"echo me");
+    c.write_all(b"info").unwrap();
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    assert_eq!(read_line(&mut r), "info LISTEN=1 TCP=1 mine=1\n");
+
+    let mut d = connect(port);
+    node.wait_for("CSOCKET ACCEPT ");
+    d.shutdown(Shutdown::Write).unwrap();
+    node.wait_for("CSOCKET CLOSE ");
+    assert!(at_eof(&mut d));
+
+    c.write_all(b"quit").unwrap();
+    let (status, log) = node.finish();
+    assert!(status.success(), "exit status {status}");
+    assert!(!log.iter().any(|l| l.contains("FAILED")), "{log:?}");
 }

@@ -9,9 +9,11 @@
 //! calls services make), `event_loop.rs` (the socket thread),
 //! `write_buffer.rs` (pending output and its warning), `message.rs` (the
 //! message a service receives), `poll.rs` (epoll), `sys.rs` (system
-//! calls), `address.rs` (address formats).
+//! calls), `address.rs` (address formats), `capi.rs` (the C API of
+//! `skynet_socket.h`).
 
 pub mod address;
+pub mod capi;
 pub mod event_loop;
 pub mod message;
 pub mod poll;

@@ -157,6 +157,8 @@ impl SocketServer {
     /// (no descriptors left), the error is printed and every later call
     /// fails.
     pub fn new() -> SocketServer {
+        // Keeps the C API of skynet_socket.h in the binary for C modules.
+        std::hint::black_box(crate::socket::capi::exported_symbols as fn() -> Vec<_>);
         let poller = match Poller::new() {
             Ok(p) => Some(p),
             Err(e) => {
