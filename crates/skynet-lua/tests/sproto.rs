@@ -105,3 +105,55 @@ fn dump_lists_types_and_protocols() {
          \tp (1) request:P response nil\n\tq (2) request:(null) response:Q\n"
     );
 }
+
+#[test]
+fn damaged_messages_never_crash() {
+    let lua = common::lua();
+    let (decoded, refused): (i64, i64) = lua
+        .load(
+            r#"
+            local sproto = require "sproto"
+            local sp = sproto.parse [[
+                .Item { id 0 : integer  name 1 : string  tags 2 : *string  n 3 : *integer
+                        f 4 : double  b 5 : *boolean  sub 6 : Item  d 7 : integer(2) }
+                .Bag { byid 0 : *Item(id)  map 1 : *Pair()  list 2 : *Item }
+                .Pair { k 0 : string  v 1 : Item }
+            ]]
+            local item = { id = 1, name = "x", tags = { "a", "bc" }, n = { 1, 1 << 40, -3 },
+                f = 0.5, b = { true, false }, sub = { id = 2 }, d = 1.25 }
+            local msg = sp:encode("Bag", { byid = { [1] = item }, map = { k = item }, list = { item, item } })
+            local packed = sproto.pack(msg)
+            local schema = require("sprotoparser").parse ".A { a 0 : *B(k) b 1 : B } .B { k 0 : integer m 1 : *B() }"
+            local seed, ok_count, err_count = 11, 0, 0
+            local function rand(n)
+                seed = (seed * 1103515245 + 12345) % 2147483648
+                return (seed >> 8) % n
+            end
+            local function damage(s)
+                for _ = 1, 1 + rand(3) do
+                    local at = 1 + rand(#s)
+                    s = s:sub(1, at - 1) .. string.char(rand(256)) .. s:sub(at + 1)
+                end
+                if rand(4) == 0 then s = s:sub(1, rand(#s + 1)) end
+                return s
+            end
+            for _ = 1, 10000 do
+                local ok, r = pcall(sp.decode, sp, "Bag", damage(msg))
+                if ok then ok_count = ok_count + 1 else assert(type(r) == "string"); err_count = err_count + 1 end
+                ok, r = pcall(sp.pdecode, sp, "Bag", damage(packed))
+                if ok then ok_count = ok_count + 1 else assert(type(r) == "string"); err_count = err_count + 1 end
+                ok, r = pcall(sproto.new, damage(schema))
+                if not ok then
+                    assert(type(r) == "string")
+                end
+            end
+            return ok_count, err_count
+            "#,
+        )
+        .eval()
+        .expect("fuzz");
+    assert!(
+        decoded > 0 && refused > 0,
+        "{decoded} decoded, {refused} refused"
+    );
+}
