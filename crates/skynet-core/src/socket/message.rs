@@ -215,6 +215,35 @@ impl SocketMessageView<'_> {
     }
 }
 
+/// How the per-service message log (`LOGON`) shows a socket message, as
+/// the reference's `log_socket`: `[socket] TYPE ID UD ` followed by
+/// `[TEXT]` (inline text, up to a NUL) or the carried buffer in lowercase
+/// hex. `None` when `bytes` is not a socket message.
+///
+/// # Safety
+/// The message's buffer, if it has one, is still alive (not yet freed or
+/// handed on), as before the message is dispatched.
+pub unsafe fn log_line(bytes: &[u8]) -> Option<String> {
+    use std::fmt::Write;
+    let v = parse(bytes)?;
+    let mut line = format!("[socket] {} {} {} ", v.kind, v.id, v.ud);
+    if v.buffer.is_null() {
+        let text = match v.text.iter().position(|&b| b == 0) {
+            Some(n) => &v.text[..n],
+            None => v.text,
+        };
+        line.push('[');
+        line.push_str(&String::from_utf8_lossy(text));
+        line.push(']');
+    } else {
+        let data = std::slice::from_raw_parts(v.buffer, v.ud.max(0) as usize);
+        for b in data {
+            let _ = write!(line, "{b:02x}");
+        }
+    }
+    Some(line)
+}
+
 /// Frees a socket message that no service took, with its buffer.
 pub fn discard(payload: Payload) {
     if let Some(view) = parse(payload.as_slice()) {
@@ -272,6 +301,21 @@ mod tests {
         let data = unsafe { v.take_buffer() };
         assert_eq!(data.as_slice(), b"hello");
         assert!(parse(&p.as_slice()[..HEADER_SIZE - 1]).is_none());
+    }
+
+    #[test]
+    fn log_lines_show_text_or_hex() {
+        let p = SocketEvent::connect(3, 0, "start").into_payload();
+        // SAFETY: a message without a buffer.
+        let line = unsafe { log_line(p.as_slice()) };
+        assert_eq!(line.as_deref(), Some("[socket] 2 3 0 [start]"));
+        let p = SocketEvent::data(4, Payload::from(&b"\x01\xab"[..])).into_payload();
+        // SAFETY: the message's buffer is alive until `discard` below.
+        let line = unsafe { log_line(p.as_slice()) };
+        assert_eq!(line.as_deref(), Some("[socket] 1 4 2 01ab"));
+        discard(p);
+        // SAFETY: not a socket message at all.
+        assert_eq!(unsafe { log_line(b"short") }, None);
     }
 
     #[test]
