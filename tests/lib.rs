@@ -280,3 +280,35 @@ fn memory() {
         config: "",
     });
 }
+
+#[test]
+fn sharedata() {
+    check(&Suite {
+        name: "sharedata",
+        cases: &[
+            "new_query",
+            "new_twice",
+            "from_string",
+            "from_file",
+            "empty",
+            "write_error",
+            "missing",
+            "bad_types",
+            "shared_structure",
+            "reader",
+            "update",
+            "update_twice",
+            "deepcopy",
+            "delete",
+            "memory_1000_readers",
+        ],
+        logs: &[
+            "LAUNCH snlua sharedatad",
+            "Unsupport value type function",
+            "Invalid key type boolean",
+            "Invalid key 1.500000",
+            "Unknown data type number",
+        ],
+        config: "",
+    });
+}

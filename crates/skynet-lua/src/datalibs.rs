@@ -6,10 +6,14 @@
 
 use mlua::ffi::lua_CFunction;
 
-use crate::{memory, multicast, stm};
+use crate::{memory, multicast, sharedata, stm};
 
 /// Module name and opener.
-pub const MODULES: [(&str, lua_CFunction); 3] = [
+pub const MODULES: [(&str, lua_CFunction); 4] = [
+    (
+        "skynet.sharedata.core",
+        sharedata::luaopen_skynet_sharedata_core,
+    ),
     ("skynet.memory", memory::luaopen_skynet_memory),
     ("skynet.stm", stm::luaopen_skynet_stm),
     (

@@ -48,6 +48,32 @@ pub(crate) unsafe fn raise_here(l: *mut lua_State, msg: String) -> ! {
     ffi::lua_error(l)
 }
 
+/// Pushes a byte string.
+///
+/// # Safety
+/// `l` is a valid state with a free stack slot; may raise (memory).
+pub(crate) unsafe fn push_bytes(l: *mut lua_State, bytes: &[u8]) {
+    ffi::lua_pushlstring(l, bytes.as_ptr() as *const c_char, bytes.len());
+}
+
+/// The bytes of the value at `idx` if it is a string (numbers are not
+/// converted, so this is safe to use on keys during a traversal).
+///
+/// # Safety
+/// The slice lives as long as the string stays reachable.
+pub(crate) unsafe fn string_at<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TSTRING {
+        return None;
+    }
+    let mut len = 0usize;
+    let p = ffi::lua_tolstring(l, idx, &mut len);
+    if p.is_null() || len == 0 {
+        Some(&[])
+    } else {
+        Some(std::slice::from_raw_parts(p as *const u8, len))
+    }
+}
+
 /// `luaL_checklstring` as a byte slice (raises "bad argument ...").
 ///
 /// # Safety
