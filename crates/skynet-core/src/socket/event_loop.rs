@@ -67,17 +67,22 @@ fn would_block(e: &io::Error) -> bool {
 
 /// Reads at most `size` bytes into a fresh C-allocated buffer.
 fn read_chunk(fd: i32, size: usize) -> io::Result<Payload> {
-    // SAFETY: calloc gives `size` zeroed bytes (or null) that we own.
-    let ptr = unsafe { libc::calloc(size, 1) } as *mut u8;
+    // SAFETY: malloc gives `size` bytes (or null) that we own.
+    let ptr = unsafe { libc::malloc(size) } as *mut u8;
     if ptr.is_null() {
         crate::alloc_failure(size);
     }
-    // SAFETY: ptr holds `size` initialised bytes from the C allocator and
-    // is owned by nobody else.
-    let mut buf = unsafe { Payload::from_raw(ptr, size) };
-    let n = sys::read(fd, buf.as_mut_slice())?;
-    buf.truncate(n);
-    Ok(buf)
+    // SAFETY: ptr is valid for `size` bytes of writes.
+    match unsafe { sys::read_raw(fd, ptr, size) } {
+        // SAFETY: the first n bytes are initialised by the read; the
+        // buffer came from the C allocator and is owned by nobody else.
+        Ok(n) => Ok(unsafe { Payload::from_raw(ptr, n) }),
+        Err(e) => {
+            // SAFETY: ptr came from malloc above and was not handed on.
+            unsafe { libc::free(ptr.cast()) };
+            Err(e)
+        }
+    }
 }
 
 impl SocketServer {

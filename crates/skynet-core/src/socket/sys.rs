@@ -339,6 +339,24 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Reads into `len` bytes at `ptr`, which need not be initialised (EINTR
+/// is retried).
+///
+/// # Safety
+/// `ptr` is valid for writes of `len` bytes.
+pub unsafe fn read_raw(fd: RawFd, ptr: *mut u8, len: usize) -> io::Result<usize> {
+    loop {
+        let n = libc::read(fd, ptr.cast(), len);
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Writes from `buf` (one call; EINTR is retried).
 pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     loop {
