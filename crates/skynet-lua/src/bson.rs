@@ -834,7 +834,7 @@ unsafe extern "C-unwind" fn l_makeindex(l: State) -> c_int {
     } else {
         0
     };
-    let end = (i64::from(header) - 1).clamp(4, room as i64) as usize;
+    let end = (i64::from(header) - 1).max(4).min(room as i64) as usize;
     let mut r = Reader {
         data: &data[..end],
         pos: 4.min(end),
