@@ -1041,6 +1041,13 @@ mod tests {
         }
         // clear(nil) is allowed.
         lua.load("driver.clear(nil)").exec().unwrap();
+        // resolve lists every address getaddrinfo gives (no network for a
+        // numeric host).
+        let first: String = lua
+            .load("local t = driver.resolve('127.0.0.1'); assert(#t >= 1); return t[1]")
+            .eval()
+            .unwrap();
+        assert_eq!(first, "127.0.0.1");
     }
 
     #[test]
