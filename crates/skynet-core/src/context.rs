@@ -480,11 +480,15 @@ impl Context {
         let mut slot = self.logfile.lock();
         let Some(f) = slot.as_mut() else { return };
         let mut line = String::new();
-        if msg.ptype == PTYPE_SOCKET {
-            line.push_str("[socket] ");
-            for b in msg.payload.as_slice() {
-                line.push_str(&format!("{b:02x}"));
-            }
+        // SAFETY: the message is about to be dispatched, so a socket
+        // message's buffer has not been handed on or freed yet.
+        let socket_line = if msg.ptype == PTYPE_SOCKET {
+            unsafe { crate::socket::message::log_line(msg.payload.as_slice()) }
+        } else {
+            None
+        };
+        if let Some(text) = socket_line {
+            line.push_str(text.trim_end_matches('\n'));
         } else {
             line.push_str(&format!(
                 ":{:08x} {} {} {} ",

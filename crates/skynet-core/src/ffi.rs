@@ -291,7 +291,8 @@ extern "C" {
 /// The addresses of the exported C API, so that the linker keeps every one
 /// of them in the binary (C modules find them with dlsym at run time).
 pub fn exported_symbols() -> Vec<*const c_void> {
-    vec![
+    let mut symbols = crate::socket::capi::exported_symbols();
+    symbols.extend_from_slice(&[
         skynet_error as *const c_void,
         skynet_rs_log as *const c_void,
         skynet_command as *const c_void,
@@ -308,5 +309,6 @@ pub fn exported_symbols() -> Vec<*const c_void> {
         skynet_realloc as *const c_void,
         skynet_free as *const c_void,
         skynet_strdup as *const c_void,
-    ]
+    ]);
+    symbols
 }
