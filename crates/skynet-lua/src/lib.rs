@@ -3,6 +3,7 @@
 
 pub mod bson;
 mod capi;
+pub mod cluster;
 pub mod codecache;
 pub mod core;
 pub mod crypt;

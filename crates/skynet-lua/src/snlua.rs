@@ -243,6 +243,10 @@ impl Snlua {
             // SAFETY: as above.
             let netpack = unsafe { lua.create_c_function(crate::netpack::luaopen_skynet_netpack)? };
             preload.set("skynet.netpack", netpack)?;
+            // SAFETY: as above.
+            let cluster =
+                unsafe { lua.create_c_function(crate::cluster::luaopen_skynet_cluster_core)? };
+            preload.set("skynet.cluster.core", cluster)?;
             for (name, open) in crate::datalibs::MODULES {
                 // SAFETY: each opener is a lua_CFunction.
                 preload.set(name, unsafe { lua.create_c_function(open)? })?;
