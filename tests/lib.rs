@@ -312,3 +312,35 @@ fn sharedata() {
         config: "",
     });
 }
+
+#[test]
+fn sharetable() {
+    check(&Suite {
+        name: "sharetable",
+        cases: &[
+            "loadtable_query",
+            "write",
+            "iterate",
+            "loadstring_loadfile",
+            "bad_input",
+            "functions",
+            "shared_structure",
+            "queryall",
+            "reader",
+            "update_inplace",
+            "update_removed",
+            "memory_1000_readers",
+        ],
+        logs: &[
+            "LAUNCH snlua service_provider",
+            "LAUNCH snlua service_cell sharetable",
+            "bad argument #2 to 'matrix' (Type invalid)",
+            "Not a table, it's a number.",
+            "Can't share metatable",
+            "Invalid function with upvalue",
+            "Invalid type [thread]",
+            "cannot open /nonexistent/file.lua",
+        ],
+        config: "",
+    });
+}

@@ -6,10 +6,14 @@
 
 use mlua::ffi::lua_CFunction;
 
-use crate::{memory, multicast, sharedata, stm};
+use crate::{memory, multicast, sharedata, sharetable, stm};
 
 /// Module name and opener.
-pub const MODULES: [(&str, lua_CFunction); 4] = [
+pub const MODULES: [(&str, lua_CFunction); 5] = [
+    (
+        "skynet.sharetable.core",
+        sharetable::luaopen_skynet_sharetable_core,
+    ),
     (
         "skynet.sharedata.core",
         sharedata::luaopen_skynet_sharedata_core,

@@ -153,11 +153,6 @@ fn build_slots(n: usize, hash: impl Fn(usize) -> u64) -> Box<[u32]> {
 // Reading
 
 impl Frozen {
-    /// Number of tables (the root is 0).
-    pub(crate) fn table_count(&self) -> usize {
-        self.tables.len()
-    }
-
     pub(crate) fn string(&self, s: u32) -> &[u8] {
         let (start, len) = self.strings[s as usize];
         &self.bytes[start as usize..(start + len) as usize]
@@ -353,7 +348,7 @@ pub(crate) unsafe fn plain_key<'a>(l: *mut lua_State, idx: c_int) -> Option<Key<
 fn float_key(f: f64) -> Option<Key<'static>> {
     if f.is_nan() {
         None
-    } else if f == f.floor() && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+    } else if f == f.floor() && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         Some(Key::Int(f as i64))
     } else {
         Some(Key::Float(f))
@@ -456,17 +451,17 @@ unsafe extern "C-unwind" fn dump_writer(
 unsafe fn convert(b: &mut Builder, l: *mut lua_State, idx: c_int, is_key: bool) -> Value {
     let t = ffi::lua_type(l, idx);
     let sharetable = b.flavor == Flavor::Sharetable;
+    // sharedata keys are integers or strings only
+    let plain_key_only = is_key && !sharetable;
     match t {
         ffi::LUA_TNIL => Value::Nil,
-        ffi::LUA_TBOOLEAN if !(is_key && !sharetable) => {
-            Value::Bool(ffi::lua_toboolean(l, idx) != 0)
-        }
+        ffi::LUA_TBOOLEAN if !plain_key_only => Value::Bool(ffi::lua_toboolean(l, idx) != 0),
         ffi::LUA_TNUMBER => {
             if ffi::lua_isinteger(l, idx) != 0 {
                 Value::Int(ffi::lua_tointegerx(l, idx, ptr::null_mut()))
             } else {
                 let f = ffi::lua_tonumberx(l, idx, ptr::null_mut());
-                if is_key && !sharetable {
+                if plain_key_only {
                     raise(l, format!("Invalid key {f:.6}"))
                 }
                 Value::Float(f)
@@ -476,7 +471,7 @@ unsafe fn convert(b: &mut Builder, l: *mut lua_State, idx: c_int, is_key: bool) 
             let s = crate::udata::string_at(l, idx).unwrap_or(&[]);
             Value::Str(b.intern(s))
         }
-        ffi::LUA_TTABLE if !(is_key && !sharetable) => {
+        ffi::LUA_TTABLE if !plain_key_only => {
             let p = ffi::lua_topointer(l, idx) as usize;
             if let Some(&n) = b.seen.get(&p) {
                 return Value::Table(n);

@@ -17,6 +17,7 @@ pub mod netpack;
 pub mod profile;
 pub mod seri;
 pub mod sharedata;
+pub mod sharetable;
 pub mod snlua;
 pub mod socketdriver;
 pub mod sproto;
