@@ -696,7 +696,6 @@ fn lib_service() {
 }
 
 #[test]
-#[ignore = "needs skynet.mqueue (lualib/skynet/mqueue.lua), a later issue"]
 fn lib_mqueue() {
     run_suite(&Suite {
         file: "lib_mqueue",
@@ -707,7 +706,6 @@ fn lib_mqueue() {
 }
 
 #[test]
-#[ignore = "needs skynet.multicast and multicastd, a later issue"]
 fn lib_multicast() {
     run_suite(&Suite {
         file: "lib_multicast",
@@ -718,7 +716,6 @@ fn lib_multicast() {
 }
 
 #[test]
-#[ignore = "needs skynet.sharedata and sharedatad, a later issue"]
 fn lib_sharedata() {
     run_suite(&Suite {
         file: "lib_sharedata",
@@ -729,7 +726,6 @@ fn lib_sharedata() {
 }
 
 #[test]
-#[ignore = "needs skynet.sharetable, a later issue"]
 fn lib_sharetable() {
     run_suite(&Suite {
         file: "lib_sharetable",
@@ -740,7 +736,6 @@ fn lib_sharetable() {
 }
 
 #[test]
-#[ignore = "needs snax (skynet.snax, snaxd), a later issue"]
 fn lib_snax() {
     run_suite(&Suite {
         file: "lib_snax",
