@@ -200,8 +200,10 @@ impl Node {
             .register_with(|h| Arc::new(Context::new(h, self.clone(), module, instance)));
         match ctx.run_init(args) {
             Ok(()) => {
-                self.schedule(ctx.clone());
+                // Logged before the service can run, so nothing it logs
+                // comes before its LAUNCH line.
                 ctx.log(format!("LAUNCH {module} {args}"));
+                self.schedule(ctx.clone());
                 Some(handle)
             }
             Err(e) => {
@@ -343,13 +345,14 @@ impl Node {
 
     /// Removes `handle` from the registry and retires its context.
     pub fn retire(&self, handle: Handle) -> bool {
-        match self.handles.retire(handle) {
-            Some(ctx) => {
-                ctx.retire();
-                true
-            }
-            None => false,
-        }
+        // Mark the context retired before its handle leaves the registry:
+        // a worker that already holds it then dispatches nothing more (the
+        // queued messages bounce back to their senders instead).
+        let Some(ctx) = self.handles.grab(handle) else {
+            return false;
+        };
+        ctx.retire();
+        self.handles.retire(handle).is_some()
     }
 
     /// ABORT: retires every service. The logger goes last, after it has
