@@ -1,8 +1,13 @@
--- simpledb — a tiny in-memory key/value service used by examples/main.lua.
+-- simpledb — a tiny in-memory key/value service (examples/main.lua, the
+-- agents of examples/watchdog.lua, and the cluster examples).
 --
--- lua protocol: GET key -> value; SET key value -> previous value.
+-- Stands for the reference's examples/simpledb.lua. lua protocol:
+--   GET key -> value;  SET key value -> previous value (names are case
+--   insensitive); PING text (a send) logs ":addr ping text".
+-- Registers itself under the global name SIMPLEDB.
 
 local skynet = require "skynet"
+require "skynet.manager" -- skynet.register
 
 local store = {}
 local command = {}
@@ -17,12 +22,27 @@ function command.SET(key, value)
   return previous
 end
 
+-- long texts are shown cut, with their length
+local function shorten(text)
+  if #text > 20 then
+    return text:sub(1, 20) .. "...(" .. #text .. ")"
+  end
+  return text
+end
+
 skynet.start(function()
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    local f = command[string.upper(cmd)]
+  skynet.dispatch("lua", function(session, source, cmd, ...)
+    cmd = cmd:upper()
+    if cmd == "PING" then
+      assert(session == 0)
+      skynet.error(string.format("%s ping %s", skynet.address(source), shorten((...))))
+      return
+    end
+    local f = command[cmd]
     if not f then
-      error("simpledb: unknown command " .. tostring(cmd))
+      error(string.format("Unknown command %s", tostring(cmd)))
     end
     skynet.ret(skynet.pack(f(...)))
   end)
+  skynet.register "SIMPLEDB"
 end)

@@ -152,7 +152,11 @@ pub fn encode_response(session: u32, ok: bool, msg: &[u8]) -> (Vec<Vec<u8>>, boo
         }
         return (frames, true);
     }
-    let body = if ok { msg } else { &msg[..msg.len().min(MULTI_PART)] };
+    let body = if ok {
+        msg
+    } else {
+        &msg[..msg.len().min(MULTI_PART)]
+    };
     let mut f = frame(body.len() + 5);
     put_u32(&mut f, session);
     f.push(ok as u8);
