@@ -17,6 +17,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -71,11 +72,18 @@ struct Node {
     workdir: PathBuf,
 }
 
+/// Numbers the nodes of this test process (tests run in parallel, some with the same start
+/// service, and each node gets its own work directory).
+static NODES: AtomicUsize = AtomicUsize::new(0);
+
 impl Node {
     fn start(start: &str) -> Node {
         let repo = repo();
-        let workdir =
-            std::env::temp_dir().join(format!("skynet-net-{}-{}", std::process::id(), start));
+        let serial = NODES.fetch_add(1, Ordering::Relaxed);
+        let workdir = std::env::temp_dir().join(format!(
+            "skynet-net-{}-{serial}-{start}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&workdir).expect("create the node's work directory");
         let config = workdir.join("config");
         std::fs::write(&config, config_text(start, &repo, &workdir))
@@ -179,7 +187,11 @@ fn run_suite(start: &str, suite: &str, cases: &[&str]) {
     let node = Node::start(start);
     let summary = format!("NET {suite}: ");
     let finished = node
-        .wait_line(|line| logged(line).filter(|t| t.starts_with(&summary)).map(str::to_owned))
+        .wait_line(|line| {
+            logged(line)
+                .filter(|t| t.starts_with(&summary))
+                .map(str::to_owned)
+        })
         .is_some();
     let (stdout, stderr) = node.finish();
 
@@ -199,7 +211,10 @@ fn run_suite(start: &str, suite: &str, cases: &[&str]) {
         .copied()
         .filter(|c| !passed.contains(*c))
         .collect();
-    let unknown: Vec<&String> = passed.iter().filter(|p| !cases.contains(&p.as_str())).collect();
+    let unknown: Vec<&String> = passed
+        .iter()
+        .filter(|p| !cases.contains(&p.as_str()))
+        .collect();
     if !finished || !failures.is_empty() || !missing.is_empty() || !unknown.is_empty() {
         panic!(
             "suite {suite}: finished={finished}\nfailed: {failures:#?}\nnot passed: {missing:?}\n\
@@ -445,9 +460,7 @@ fn assert_error(out: &str, message: &str) {
 }
 
 fn is_handle(text: &str) -> bool {
-    text.len() == 9
-        && text.starts_with(':')
-        && text[1..].chars().all(|c| c.is_ascii_hexdigit())
+    text.len() == 9 && text.starts_with(':') && text[1..].chars().all(|c| c.is_ascii_hexdigit())
 }
 
 const HELP: &str = "call\tcall address ...
@@ -500,8 +513,14 @@ fn debug_console_commands() {
         assert!(is_handle(handle), "list key {handle:?}");
         assert!(desc.starts_with("snlua "), "list value {desc:?}");
     }
-    assert!(list.contains("\tsnlua debug_console 127.0.0.1 0\n"), "{list}");
-    assert!(list.contains(&format!("{target}\tsnlua net_console_target\n")), "{list}");
+    assert!(
+        list.contains("\tsnlua debug_console 127.0.0.1 0\n"),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("{target}\tsnlua net_console_target\n")),
+        "{list}"
+    );
 
     // an empty line gives no output at all: the next output is ping's
     let ping = c.run(&format!("\nping {hex}"));
@@ -509,7 +528,9 @@ fn debug_console_commands() {
     assert_eq!(lines.len(), 1, "{ping:?}");
     assert!(lines[0].parse::<u64>().is_ok(), "ping ticks {ping:?}");
     assert!(ok_lines(&c.run("ping .launcher"))[0].parse::<u64>().is_ok());
-    assert!(ok_lines(&c.run(&format!("ping {target}")))[0].parse::<u64>().is_ok());
+    assert!(ok_lines(&c.run(&format!("ping {target}")))[0]
+        .parse::<u64>()
+        .is_ok());
 
     // address errors and unknown commands
     assert_error(&c.run("info zz"), ": Need an address\n<CMD Error>\n");
@@ -539,8 +560,14 @@ fn debug_console_commands() {
         c.run(&format!("call {hex} 'echo', 1, nil, 'two'")),
         "1\t1\n3\ttwo\nn\t3\n<CMD OK>\n"
     );
-    assert_error(&c.run(&format!("call {hex}")), ": need arguments\n<CMD Error>\n");
-    assert_error(&c.run(&format!("call {hex} )")), ": Invalid arguments\n<CMD Error>\n");
+    assert_error(
+        &c.run(&format!("call {hex}")),
+        ": need arguments\n<CMD Error>\n",
+    );
+    assert_error(
+        &c.run(&format!("call {hex} )")),
+        ": Invalid arguments\n<CMD Error>\n",
+    );
     assert_error(
         &c.run(&format!("call {hex} error('x')")),
         ": [string \"debug console\"]:1: attempt to call a nil value (global 'error')\n<CMD Error>\n",
@@ -551,7 +578,10 @@ fn debug_console_commands() {
     assert_eq!(c.run("getenv nope"), "nope\tnil\n<CMD OK>\n");
     assert_eq!(c.run("setenv newk v"), "<CMD OK>\n");
     assert_eq!(c.run("getenv newk"), "newk\tv\n<CMD OK>\n");
-    assert_error(&c.run("setenv newk w"), "Can't setenv exist key : newk\n<CMD Error>\n");
+    assert_error(
+        &c.run("setenv newk w"),
+        "Can't setenv exist key : newk\n<CMD Error>\n",
+    );
 
     // tasks of the target: two parked forks
     let task = c.run(&format!("task {hex}"));
@@ -573,7 +603,9 @@ fn debug_console_commands() {
         "Not found\n<CMD OK>\n"
     );
     assert!(node
-        .wait_line(|l| logged(l).filter(|t| *t == "Kill nosuchthread : Not found").map(|_| ()))
+        .wait_line(|l| logged(l)
+            .filter(|t| *t == "Kill nosuchthread : Not found")
+            .map(|_| ()))
         .is_some());
 
     // raw debug commands
@@ -584,7 +616,10 @@ fn debug_console_commands() {
         .map(|l| l.split('\t').next().unwrap_or(""))
         .collect();
     assert_eq!(keys, ["cpu", "message", "mqlen", "task"], "{stat}");
-    assert_error(&c.run(&format!("dbgcmd {hex} NOPE")), "call failed\n<CMD Error>\n");
+    assert_error(
+        &c.run(&format!("dbgcmd {hex} NOPE")),
+        "call failed\n<CMD Error>\n",
+    );
 
     // launcher tables
     let stat = c.run("stat");
@@ -605,7 +640,9 @@ fn debug_console_commands() {
         for line in ok_lines(&mem) {
             let (handle, value) = line.split_once('\t').expect("mem line has a TAB");
             assert!(is_handle(handle), "{line:?}");
-            let (kb, rest) = value.split_once(" Kb (").expect("`<kb> Kb (` in a mem line");
+            let (kb, rest) = value
+                .split_once(" Kb (")
+                .expect("`<kb> Kb (` in a mem line");
             assert!(kb.parse::<f64>().is_ok() && rest.ends_with(')'), "{line:?}");
         }
         assert!(
@@ -642,7 +679,10 @@ fn debug_console_commands() {
         .unwrap_or("")
         .to_owned();
     assert!(is_handle(&second_handle), "{second}");
-    assert_eq!(c.run(&format!("exit {}", bare_hex(&second_handle))), "<CMD OK>\n");
+    assert_eq!(
+        c.run(&format!("exit {}", bare_hex(&second_handle))),
+        "<CMD OK>\n"
+    );
 
     // inject
     let dir = repo().join("test/net");
@@ -658,16 +698,24 @@ fn debug_console_commands() {
     let err_file = dir.join("inj_err.lua");
     let failed = c.run(&format!("inject {hex} {}", err_file.display()));
     assert_error(&failed, ": before error\n");
-    assert!(failed.contains("inj_err.lua:3: inj boom\n<CMD Error>\n"), "{failed}");
+    assert!(
+        failed.contains("inj_err.lua:3: inj boom\n<CMD Error>\n"),
+        "{failed}"
+    );
 
     // trace, log files, cache
     assert_eq!(c.run(&format!("trace {hex} on")), "<CMD OK>\n");
     assert!(node
-        .wait_line(|l| logged(l).filter(|t| *t == "Turn trace log true for lua").map(|_| ()))
+        .wait_line(|l| logged(l)
+            .filter(|t| *t == "Turn trace log true for lua")
+            .map(|_| ()))
         .is_some());
     assert_eq!(c.run(&format!("trace {hex} off")), "<CMD OK>\n");
     assert_eq!(c.run(&format!("logon {hex}")), "<CMD OK>\n");
-    assert_eq!(c.run(&format!("call {hex} 'echo', 'logged'")), "1\tlogged\nn\t1\n<CMD OK>\n");
+    assert_eq!(
+        c.run(&format!("call {hex} 'echo', 'logged'")),
+        "1\tlogged\nn\t1\n<CMD OK>\n"
+    );
     assert_eq!(c.run(&format!("logoff {hex}")), "<CMD OK>\n");
     let file = node.workdir.join(format!("{}.log", &target[1..]));
     let text = std::fs::read_to_string(&file).expect("the per-service log file");
@@ -695,13 +743,18 @@ fn debug_console_commands() {
     for line in lines {
         let (index, fields) = line.split_once('\t').expect("netstat line has a TAB");
         assert!(index.parse::<u32>().is_ok(), "{line:?}");
-        assert!(fields.starts_with("accept:") || fields.starts_with("address::"), "{line:?}");
+        assert!(
+            fields.starts_with("accept:") || fields.starts_with("address::"),
+            "{line:?}"
+        );
     }
 
     // a command that blocks holds only its own connection
     c.send(&format!("call {hex} 'block'\n"));
     let mut other = Console::connect(port);
-    assert!(ok_lines(&other.run("ping .launcher"))[0].parse::<u64>().is_ok());
+    assert!(ok_lines(&other.run("ping .launcher"))[0]
+        .parse::<u64>()
+        .is_ok());
     drop(other);
     drop(c);
     assert!(node
@@ -717,7 +770,10 @@ fn debug_console_commands() {
 fn debug_console_over_http() {
     let (_node, port, target) = console_node();
     let hex = bare_hex(&target);
-    let reply = http_to_console(port, &format!("GET /ping/{hex} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let reply = http_to_console(
+        port,
+        &format!("GET /ping/{hex} HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
     let lines: Vec<&str> = reply.lines().collect();
     assert_eq!(lines.len(), 3, "{reply:?}");
     assert_eq!(lines[0], "Welcome to skynet console");
@@ -749,22 +805,50 @@ fn debug_console_over_http() {
     );
 }
 
-/// Commands backed by the native `skynet.memory` module, in a build without memory hooks
-/// nor jemalloc (debug-console.md: cmem, jmem, profactive, dumpheap).
+/// Commands backed by the native `skynet.memory` module, in a build without jemalloc
+/// (debug-console.md: cmem, jmem, profactive, dumpheap).
 #[test]
-#[ignore = "needs the native skynet.memory module, not built yet"]
 fn debug_console_memory_commands() {
-    let (_node, port, _target) = console_node();
+    let (_node, port, target) = console_node();
     let mut c = Console::connect(port);
-    assert_eq!(c.run("cmem"), "block\t0\ntotal\t0\n<CMD OK>\n");
+    // per service bytes (with memory hooks), then block and total
+    let cmem = c.run("cmem");
+    let lines = ok_lines(&cmem);
+    assert!(lines.len() >= 2, "{cmem}");
+    let (per_service, tail) = lines.split_at(lines.len() - 2);
+    assert!(
+        tail[0].starts_with("block\t") && tail[1].starts_with("total\t"),
+        "{cmem}"
+    );
+    for line in per_service {
+        let (handle, bytes) = line.split_once('\t').expect("cmem line has a TAB");
+        assert!(
+            is_handle(handle) && bytes.parse::<u64>().is_ok(),
+            "{line:?}"
+        );
+    }
+    for line in tail {
+        let value = line.split_once('\t').map(|(_, v)| v).unwrap_or("");
+        assert!(value.parse::<u64>().is_ok(), "{line:?}");
+    }
+    assert!(
+        lines.len() == 2 || cmem.contains(&format!("{target}\t")),
+        "hooks report per service, the target included: {cmem}"
+    );
     assert_eq!(
         c.run("jmem"),
         "stats.active\t          0      0.00 Mb\nstats.allocated\t          0      0.00 Mb\n\
          stats.mapped\t          0      0.00 Mb\nstats.resident\t          0      0.00 Mb\n\
          stats.retained\t          0      0.00 Mb\n<CMD OK>\n"
     );
-    assert_eq!(c.run("profactive"), "heap profilling is deactive\n<CMD OK>\n");
-    assert_eq!(c.run("profactive on"), "heap profilling is deactive\n<CMD OK>\n");
+    assert_eq!(
+        c.run("profactive"),
+        "heap profilling is deactive\n<CMD OK>\n"
+    );
+    assert_eq!(
+        c.run("profactive on"),
+        "heap profilling is deactive\n<CMD OK>\n"
+    );
     assert_eq!(c.run("dumpheap"), "<CMD OK>\n");
 }
 

@@ -114,7 +114,9 @@ end)
 
 case("maxclient", function()
   local gate, _, port = open_gate(2)
-  local fd1 = connect(port)
+  local fd1, g1 = connect(port)
+  -- read from it, so that its close is noticed
+  skynet.call(gate, "lua", "accept", g1)
   local fd2 = t.truthy(socket.open("127.0.0.1", port), "second connect")
   t.eq(socket.read(fd2, 1), false, "client over the limit is shut down")
   socket.close(fd2)
@@ -140,6 +142,8 @@ skynet.start(function()
     end
   end)
   skynet.dispatch("client", function(session, source, text)
+    -- the session is the client's fd, not a request to answer
+    skynet.ignoreret()
     push(string.format("client %d %d %s", session, source, text))
   end)
   require "skynet.manager" -- skynet.kill
