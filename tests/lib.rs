@@ -344,3 +344,24 @@ fn sharetable() {
         config: "",
     });
 }
+
+#[test]
+fn datasheet() {
+    check(&Suite {
+        name: "datasheet",
+        cases: &[
+            "compile",
+            "undump_diff",
+            "query",
+            "update",
+            "update_type_change",
+            "versions_released",
+            "assign",
+            "missing",
+            "concurrent_query",
+            "bad_proxy",
+        ],
+        logs: &["LAUNCH snlua service_cell datasheet", "create data first"],
+        config: "",
+    });
+}

@@ -6,10 +6,14 @@
 
 use mlua::ffi::lua_CFunction;
 
-use crate::{memory, multicast, sharedata, sharetable, stm};
+use crate::{datasheet, memory, multicast, sharedata, sharetable, stm};
 
 /// Module name and opener.
-pub const MODULES: [(&str, lua_CFunction); 5] = [
+pub const MODULES: [(&str, lua_CFunction); 6] = [
+    (
+        "skynet.datasheet.core",
+        datasheet::luaopen_skynet_datasheet_core,
+    ),
     (
         "skynet.sharetable.core",
         sharetable::luaopen_skynet_sharetable_core,

@@ -8,6 +8,7 @@ pub mod codecache;
 pub mod core;
 pub mod crypt;
 pub mod datalibs;
+pub mod datasheet;
 mod frozen;
 pub mod libs;
 pub mod md5;
