@@ -3,7 +3,7 @@
 //!
 //! The Lua suites (TCP/UDP through `skynet.socket`, `skynet.socketchannel` in both modes
 //! against a server that drops connections, httpd + httpc, websocket both ways, `skynet.dns`,
-//! the Lua gate) log `CASE <id> PASS` / `CASE <id> FAIL: <reason>` and a summary
+//! the Lua gate, snax.loginserver + snax.msgserver) log `CASE <id> PASS` / `CASE <id> FAIL: <reason>` and a summary
 //! `NET <suite>: N passed, M failed`, then abort the node; this harness checks that every listed
 //! case passed. The debug console test starts `debug_console` on a port chosen by the OS, reads
 //! the port from the node's log and drives the console over TCP like a user would, checking
@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +37,12 @@ fn free_udp_port() -> u16 {
     socket.local_addr().expect("probe socket address").port()
 }
 
+/// A TCP port that was free a moment ago (the node listens on it right after).
+fn free_tcp_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a TCP probe socket");
+    listener.local_addr().expect("probe socket address").port()
+}
+
 fn config_text(start: &str, repo: &Path, workdir: &Path) -> String {
     let r = repo.display();
     format!(
@@ -54,10 +60,14 @@ logpath = "{w}"
 myenv = "hello"
 net_udp_port = "{p1}"
 net_udp_port2 = "{p2}"
+net_tcp_port = "{t1}"
+net_tcp_port2 = "{t2}"
 "#,
         w = workdir.display(),
         p1 = free_udp_port(),
         p2 = free_udp_port(),
+        t1 = free_tcp_port(),
+        t2 = free_tcp_port(),
     )
 }
 
@@ -339,6 +349,21 @@ fn lua_gate() {
             "data_to_watchdog",
             "forward_to_agent",
             "maxclient",
+        ],
+    );
+}
+
+#[test]
+fn loginserver_and_msgserver() {
+    run_suite(
+        "login_test",
+        "login",
+        &[
+            "login",
+            "login_refusals",
+            "gate_handshake_and_requests",
+            "reconnect_gets_cached_answer",
+            "gate_refusals",
         ],
     );
 }
