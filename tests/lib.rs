@@ -365,3 +365,19 @@ fn datasheet() {
         config: "",
     });
 }
+
+#[test]
+fn sharemap() {
+    check(&Suite {
+        name: "sharemap",
+        cases: &[
+            "register_writer",
+            "commit_update",
+            "no_change",
+            "read_only",
+            "bad_type",
+        ],
+        logs: &[],
+        config: "",
+    });
+}
