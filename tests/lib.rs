@@ -214,6 +214,7 @@ fn snax() {
             "unique_query_bind",
             "kill",
             "self_exit",
+            "init_error",
             "bad_file",
         ],
         logs: &[
@@ -222,6 +223,7 @@ fn snax() {
             "throw an error",
             "ping exit: bye",
             "ping exit: self",
+            "init refused: nope",
         ],
         config: "",
     });

@@ -9,7 +9,8 @@
 --   len k               #proxy[k]
 --   deepcopy name ...   sharedata.deepcopy(name, ...)
 --   measure name        Lua heap growth (bytes) from querying `name` and
---                       reading a few fields, after full collections
+--                       reading a few fields, after full collections; the
+--                       sum it read; the whole Lua heap after it
 
 local skynet = require "skynet"
 local sharedata = require "skynet.sharedata"
@@ -70,7 +71,8 @@ function commands.measure(name)
   kept[#kept + 1] = data
   collectgarbage()
   collectgarbage()
-  return (collectgarbage("count") - before) * 1024, sum
+  local heap = collectgarbage("count") * 1024
+  return heap - before * 1024, sum, heap
 end
 
 skynet.start(function()

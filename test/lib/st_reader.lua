@@ -6,7 +6,8 @@
 --   gety i              the kept y[i]
 --   update name         sharetable.update(name)
 --   measure name        Lua heap growth (bytes) from querying `name` and
---                       reading a few fields, after full collections
+--                       reading a few fields, after full collections; the
+--                       sum it read; the whole Lua heap after it
 
 local skynet = require "skynet"
 local sharetable = require "skynet.sharetable"
@@ -54,7 +55,8 @@ function commands.measure(name)
   held[#held + 1] = data
   collectgarbage()
   collectgarbage()
-  return (collectgarbage("count") - before) * 1024, sum
+  local heap = collectgarbage("count") * 1024
+  return heap - before * 1024, sum, heap
 end
 
 skynet.start(function()

@@ -128,6 +128,11 @@ T.case("self_exit", function()
   dead(s)
 end)
 
+T.case("init_error", function()
+  -- init raises inside the new service: newservice fails with call failed
+  T.raises("call failed", snax.newservice, "snaxbad", "nope")
+end)
+
 T.case("bad_file", function()
   T.raises("nosuchsnax", snax.newservice, "nosuchsnax")
 end)
