@@ -3,7 +3,7 @@
 //!
 //! The Lua suites (TCP/UDP through `skynet.socket`, `skynet.socketchannel` in both modes
 //! against a server that drops connections, httpd + httpc, websocket both ways, `skynet.dns`,
-//! the Lua gate, snax.loginserver + snax.msgserver) log `CASE <id> PASS` / `CASE <id> FAIL: <reason>` and a summary
+//! the Lua gate, snax.loginserver + snax.msgserver, the watchdog/gate/agent example) log `CASE <id> PASS` / `CASE <id> FAIL: <reason>` and a summary
 //! `NET <suite>: N passed, M failed`, then abort the node; this harness checks that every listed
 //! case passed. The debug console test starts `debug_console` on a port chosen by the OS, reads
 //! the port from the node's log and drives the console over TCP like a user would, checking
@@ -365,6 +365,15 @@ fn loginserver_and_msgserver() {
             "reconnect_gets_cached_answer",
             "gate_refusals",
         ],
+    );
+}
+
+#[test]
+fn watchdog_gate_agent_example() {
+    run_suite(
+        "example_test",
+        "example",
+        &["client_session", "two_clients"],
     );
 }
 
