@@ -1,6 +1,8 @@
 //! Library tests: one node per Lua library module (multicast, sharedata,
 //! sharetable, datasheet, mqueue, sharemap, stm, snax, memory), each running
-//! the test service `test/lib/test_<module>.lua` as its `start` service.
+//! the test service `test/lib/test_<module>.lua` as its `start` service;
+//! multicast also runs across two harbor nodes (`test_mcharbor.lua`, node 2
+//! started once node 1, the master, is ready).
 //!
 //! A test service runs its cases through `test/lib/libtest.lua`, which logs
 //! `TESTLIB <suite> <case> PASS|FAIL: <why>` for each case and
@@ -120,56 +122,12 @@ struct Suite<'a> {
 
 fn check(suite: &Suite) {
     let run = run_node(suite.name, suite.config);
-    let mut problems = Vec::new();
-    if run.timed_out {
-        problems.push(format!(
-            "the node did not exit within {} s and was killed",
-            SAFETY_TIMEOUT.as_secs()
-        ));
-    }
-    let prefix = format!("TESTLIB {} ", suite.name);
-    let mut done = None;
-    let mut passed = Vec::new();
-    for line in run.stdout.lines() {
-        let Some(text) = logged(line) else { continue };
+    for text in run.stdout.lines().filter_map(logged) {
         if let Some(note) = text.strip_prefix("TESTLIB NOTE ") {
             eprintln!("[{}] {note}", suite.name);
         }
-        let Some(rest) = text.strip_prefix(&prefix) else {
-            continue;
-        };
-        if let Some(counts) = rest.strip_prefix("DONE ") {
-            done = Some(counts.to_string());
-        } else if let Some(case) = rest.strip_suffix(" PASS") {
-            passed.push(case.to_string());
-        } else if let Some((case, why)) = rest.split_once(" FAIL: ") {
-            problems.push(format!("case {case} failed: {why}"));
-        }
     }
-    match done.as_deref() {
-        None => problems.push("no DONE line: the test service did not finish".to_string()),
-        Some(counts) if !counts.ends_with(" 0") => problems.push(format!(
-            "the service reports failures (passed, failed = {counts})"
-        )),
-        Some(_) => {}
-    }
-    for case in suite.cases {
-        if !passed.iter().any(|p| p == case) {
-            problems.push(format!("case {case} did not pass"));
-        }
-    }
-    for case in &passed {
-        if !suite.cases.contains(&case.as_str()) {
-            problems.push(format!(
-                "case {case} passed but is not listed in tests/lib.rs"
-            ));
-        }
-    }
-    for want in suite.logs {
-        if !run.stdout.contains(want) {
-            problems.push(format!("the log lacks {want:?}"));
-        }
-    }
+    let problems = check_run(&run, suite);
     if !problems.is_empty() {
         eprintln!(
             "===== stdout =====\n{}\n===== stderr =====\n{}",
@@ -181,6 +139,177 @@ fn check(suite: &Suite) {
             problems.join("\n  - ")
         );
     }
+}
+
+/// Boots a standalone harbor node, output collected line by line.
+struct LiveNode {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    stdout: Vec<String>,
+    stderr: thread::JoinHandle<Vec<u8>>,
+    workdir: PathBuf,
+}
+
+impl LiveNode {
+    fn start(name: &str, config: &str) -> LiveNode {
+        let workdir =
+            std::env::temp_dir().join(format!("skynet-lib-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&workdir).expect("create the node's work directory");
+        let path = workdir.join("config");
+        std::fs::write(&path, config).expect("write the node's config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skynet"))
+            .arg(&path)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the skynet binary");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = capture(child.stderr.take().expect("piped stderr"), None);
+        LiveNode {
+            child,
+            lines,
+            stdout: Vec::new(),
+            stderr,
+            workdir,
+        }
+    }
+
+    /// Reads output until a line contains `text` (false if the node ended
+    /// or the safety bound passed first).
+    fn wait_for(&mut self, text: &str) -> bool {
+        while let Ok(line) = self.lines.recv_timeout(SAFETY_TIMEOUT) {
+            let found = line.contains(text);
+            self.stdout.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reads the rest of the output (until the node exits) and reaps it.
+    fn finish(mut self) -> Run {
+        let mut timed_out = false;
+        loop {
+            match self.lines.recv_timeout(SAFETY_TIMEOUT) {
+                Ok(line) => self.stdout.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    let _ = self.child.kill();
+                    break;
+                }
+            }
+        }
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.workdir);
+        Run {
+            stdout: self.stdout.join("\n"),
+            stderr: String::from_utf8_lossy(&self.stderr.join().unwrap_or_default()).into_owned(),
+            timed_out,
+        }
+    }
+}
+
+/// A free local TCP port (the listener is dropped at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn harbor_config(harbor: u8, address: u16, master: u16, standalone: bool, role: &str) -> String {
+    let r = repo();
+    let r = r.display();
+    let standalone = if standalone {
+        format!("standalone = \"127.0.0.1:{master}\"")
+    } else {
+        String::new()
+    };
+    format!(
+        r#"-- written by tests/lib.rs
+thread = 2
+harbor = {harbor}
+address = "127.0.0.1:{address}"
+master = "127.0.0.1:{master}"
+{standalone}
+bootstrap = "snlua bootstrap"
+start = "test_mcharbor"
+luaservice = "{r}/service/?.lua;{r}/test/lib/?.lua"
+lualoader = "{r}/lualib/loader.lua"
+lua_path = "{r}/lualib/?.lua;{r}/lualib/?/init.lua;{r}/test/lib/?.lua"
+lua_cpath = "{r}/luaclib/?.so"
+mc_role = "{role}"
+"#
+    )
+}
+
+/// Checks a finished run against what its suite must report: every listed
+/// case passed (and no other), a DONE line without failures, the log texts.
+fn check_run(run: &Run, suite: &Suite) -> Vec<String> {
+    let name = suite.name;
+    let mut problems = Vec::new();
+    if run.timed_out {
+        problems.push(format!(
+            "{name}: the node did not exit within {} s and was killed",
+            SAFETY_TIMEOUT.as_secs()
+        ));
+    }
+    let prefix = format!("TESTLIB {name} ");
+    let mut done = None;
+    let mut passed = Vec::new();
+    for text in run.stdout.lines().filter_map(logged) {
+        let Some(rest) = text.strip_prefix(&prefix) else {
+            continue;
+        };
+        if let Some(counts) = rest.strip_prefix("DONE ") {
+            done = Some(counts.to_string());
+        } else if let Some(case) = rest.strip_suffix(" PASS") {
+            passed.push(case.to_string());
+        } else if let Some((case, why)) = rest.split_once(" FAIL: ") {
+            problems.push(format!("{name}: case {case} failed: {why}"));
+        }
+    }
+    match done.as_deref() {
+        None => problems.push(format!(
+            "{name}: no DONE line: the test service did not finish"
+        )),
+        Some(counts) if !counts.ends_with(" 0") => problems.push(format!(
+            "{name}: the service reports failures (passed, failed = {counts})"
+        )),
+        Some(_) => {}
+    }
+    for case in suite.cases {
+        if !passed.iter().any(|p| p == case) {
+            problems.push(format!("{name}: case {case} did not pass"));
+        }
+    }
+    for case in &passed {
+        if !suite.cases.contains(&case.as_str()) {
+            problems.push(format!(
+                "{name}: case {case} passed but is not listed in tests/lib.rs"
+            ));
+        }
+    }
+    for want in suite.logs {
+        if !run.stdout.contains(want) {
+            problems.push(format!("{name}: the log lacks {want:?}"));
+        }
+    }
+    problems
 }
 
 #[test]
@@ -382,4 +511,57 @@ fn sharemap() {
         logs: &[],
         config: "",
     });
+}
+
+#[test]
+fn multicast_harbor() {
+    let (master, a1, a2) = (free_port(), free_port(), free_port());
+    let mut owner = LiveNode::start("mc-owner", &harbor_config(1, a1, master, true, "owner"));
+    // node 2 may only connect once the master of node 1 is up
+    let ready = owner.wait_for("Shakehand ready");
+    let remote = LiveNode::start("mc-remote", &harbor_config(2, a2, master, false, "remote"));
+    let remote = remote.finish();
+    let owner = owner.finish();
+    let mut problems = Vec::new();
+    if !ready {
+        problems.push("node 1 never became ready".to_string());
+    }
+    problems.extend(check_run(
+        &owner,
+        &Suite {
+            name: "mcharbor_owner",
+            cases: &[
+                "owner_channel",
+                "owner_publish",
+                "remote_publish",
+                "owner_delete",
+            ],
+            logs: &["LAUNCH snlua multicastd"],
+            config: "",
+        },
+    ));
+    problems.extend(check_run(
+        &remote,
+        &Suite {
+            name: "mcharbor_remote",
+            cases: &[
+                "remote_subscribe",
+                "remote_receive",
+                "remote_publish",
+                "after_delete",
+            ],
+            logs: &["LAUNCH snlua multicastd"],
+            config: "",
+        },
+    ));
+    if !problems.is_empty() {
+        eprintln!(
+            "===== node 1 =====\n{}\n{}\n===== node 2 =====\n{}\n{}",
+            owner.stdout, owner.stderr, remote.stdout, remote.stderr
+        );
+        panic!(
+            "multicast across harbors failed:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
 }
