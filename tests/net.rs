@@ -88,6 +88,11 @@ static NODES: AtomicUsize = AtomicUsize::new(0);
 
 impl Node {
     fn start(start: &str) -> Node {
+        Node::start_with(start, Stdio::null())
+    }
+
+    /// Like `start`, with the node's standard input given.
+    fn start_with(start: &str, stdin: Stdio) -> Node {
         let repo = repo();
         let serial = NODES.fetch_add(1, Ordering::Relaxed);
         let workdir = std::env::temp_dir().join(format!(
@@ -101,7 +106,7 @@ impl Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_skynet"))
             .arg(&config)
             .current_dir(&repo)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -375,6 +380,33 @@ fn watchdog_gate_agent_example() {
         "example",
         &["client_session", "two_clients"],
     );
+}
+
+/// service/console.lua as the start service, fed through the node's stdin.
+#[test]
+fn stdin_console_launches_services() {
+    let mut node = Node::start_with("console", Stdio::piped());
+    let mut stdin = node.child.stdin.take().expect("piped stdin");
+    let launched = |node: &Node, what: &str| {
+        let want = format!("LAUNCH snlua {what}");
+        node.wait_line(|l| logged(l).filter(|t| *t == want).map(|_| ()))
+            .is_some()
+    };
+    stdin
+        .write_all(b"net_console_target with args\n")
+        .expect("write to the node's stdin");
+    assert!(
+        launched(&node, "net_console_target with args"),
+        "{}",
+        node.log()
+    );
+    // a failing launch and an empty line do not stop the console
+    stdin
+        .write_all(b"nosuch_service_q\n\nnet_tcpserver\n")
+        .expect("write to the node's stdin");
+    assert!(launched(&node, "nosuch_service_q"), "{}", node.log());
+    assert!(launched(&node, "net_tcpserver"), "{}", node.log());
+    drop(stdin);
 }
 
 // ---------------------------------------------------------------------------------------------
