@@ -30,24 +30,44 @@ use parking_lot::Mutex;
 use crate::snlua::SnluaShared;
 use crate::udata::{protect, service, set_funcs};
 
-/// Lua services by handle.
-static SERVICES: LazyLock<Mutex<HashMap<u32, Weak<SnluaShared>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Lua services by handle, and the size past which the table is swept
+/// for services that are gone.
+struct Services {
+    by_handle: HashMap<u32, Weak<SnluaShared>>,
+    sweep_at: usize,
+}
+
+static SERVICES: LazyLock<Mutex<Services>> = LazyLock::new(|| {
+    Mutex::new(Services {
+        by_handle: HashMap::new(),
+        sweep_at: 64,
+    })
+});
+
+impl Services {
+    fn sweep(&mut self) {
+        self.by_handle.retain(|_, s| s.strong_count() > 0);
+        self.sweep_at = (self.by_handle.len() * 2).max(64);
+    }
+}
 
 /// Registers the Lua service `handle` (called by snlua when it sets up the
-/// service's Lua state). Entries of services that are gone are dropped as
-/// they are found.
+/// service's Lua state). Services that are gone are dropped from the table
+/// now and then (each time it doubled), and whenever it is read.
 pub fn track(handle: u32, shared: &Arc<SnluaShared>) {
     let mut services = SERVICES.lock();
-    services.retain(|_, s| s.strong_count() > 0);
-    services.insert(handle, Arc::downgrade(shared));
+    services.by_handle.insert(handle, Arc::downgrade(shared));
+    if services.by_handle.len() >= services.sweep_at {
+        services.sweep();
+    }
 }
 
 /// Lua heap bytes of every live Lua service, by handle.
 pub fn lua_heaps() -> Vec<(u32, usize)> {
     let mut services = SERVICES.lock();
-    services.retain(|_, s| s.strong_count() > 0);
+    services.sweep();
     let mut heaps: Vec<(u32, usize)> = services
+        .by_handle
         .iter()
         .filter_map(|(h, s)| s.upgrade().map(|s| (*h, s.lua_memory())))
         .collect();
