@@ -56,6 +56,7 @@ lualoader = "{r}/lualib/loader.lua"
 lua_path = "{r}/lualib/?.lua;{r}/lualib/?/init.lua;{r}/test/net/?.lua"
 lua_cpath = "{r}/luaclib/?.so"
 cpath = "{r}/cservice/?.so"
+snax = "{r}/test/net/?.lua"
 logpath = "{w}"
 myenv = "hello"
 net_udp_port = "{p1}"
@@ -249,6 +250,7 @@ fn tcp_and_udp_sockets() {
             "write_forms",
             "header",
             "large_transfer_pauses_and_resumes",
+            "explicit_pause",
             "peer_close",
             "readall_until_close",
             "block_waits_for_data",

@@ -92,6 +92,17 @@ case("large_transfer_pauses_and_resumes", function()
   socket.close(fd)
 end)
 
+case("explicit_pause", function()
+  local fd = connect(server "echo")
+  socket.pause(fd)
+  socket.write(fd, "abc")
+  -- the reader resumes the paused socket
+  t.eq(socket.read(fd, 3), "abc", "read resumes")
+  socket.write(fd, "def\n")
+  t.eq(socket.readline(fd), "def", "reading goes on")
+  socket.close(fd)
+end)
+
 case("peer_close", function()
   local fd = connect(server("greet_close", "first\nsecond\ntail"))
   t.eq(socket.readline(fd), "first", "line before close")
