@@ -590,3 +590,139 @@ pub(crate) unsafe fn build(l: *mut lua_State, idx: c_int, flavor: Flavor) -> Res
     }
     Ok(b.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::Lua;
+
+    /// Builds a store from the table the Lua chunk `src` returns.
+    fn build_from(src: &str, flavor: Flavor) -> Result<Frozen, String> {
+        let lua = Lua::new();
+        let t: mlua::Value = lua.load(src).eval().expect("test chunk");
+        let mut out = None;
+        // SAFETY: the closure uses the raw state mlua hands it, with the
+        // table at index 1.
+        unsafe {
+            lua.exec_raw::<()>(t, |l| {
+                out = Some(build(l, 1, flavor).map_err(|()| {
+                    crate::udata::string_at(l, -1)
+                        .map(|b| String::from_utf8_lossy(b).into_owned())
+                        .unwrap_or_default()
+                }));
+            })
+        }
+        .expect("exec_raw");
+        out.expect("the closure ran")
+    }
+
+    fn text(f: &Frozen, v: Value) -> Vec<u8> {
+        match v {
+            Value::Str(s) => f.string(s).to_vec(),
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    const MIXED: &str = r#"
+        local t = { 10, 20, 30, x = 1, y = "s", [100] = 5, [2.5] = 7, [true] = 8 }
+        for i = 1, 50 do t["k" .. i] = i end
+        return t
+    "#;
+
+    #[test]
+    fn lookups() {
+        let f = build_from(MIXED, Flavor::Sharetable).expect("build");
+        assert_eq!(f.array_len(0), 3);
+        assert_eq!(f.get(0, Key::Int(1)), Value::Int(10));
+        assert_eq!(f.get(0, Key::Int(3)), Value::Int(30));
+        assert_eq!(f.get(0, Key::Str(b"x")), Value::Int(1));
+        assert_eq!(text(&f, f.get(0, Key::Str(b"y"))), b"s");
+        // more than SCAN_LIMIT entries: found through the slots
+        assert_eq!(f.get(0, Key::Str(b"k37")), Value::Int(37));
+        assert_eq!(f.get(0, Key::Int(100)), Value::Int(5));
+        assert_eq!(f.get(0, Key::Float(2.5)), Value::Int(7));
+        assert_eq!(f.get(0, Key::Bool(true)), Value::Int(8));
+        assert_eq!(f.get(0, Key::Str(b"nope")), Value::Nil);
+        assert_eq!(f.get(0, Key::Int(4)), Value::Nil);
+        assert_eq!(f.get(0, Key::Bool(false)), Value::Nil);
+    }
+
+    #[test]
+    fn next_visits_every_entry_once() {
+        let f = build_from(MIXED, Flavor::Sharetable).expect("build");
+        let mut seen = Vec::new();
+        let mut key = None;
+        while let Some((k, _)) = f.next(0, key) {
+            seen.push(k);
+            key = f.as_key(k);
+        }
+        assert_eq!(seen.len(), 3 + 5 + 50);
+        assert_eq!(&seen[..3], &[Value::Int(1), Value::Int(2), Value::Int(3)]);
+        // a key that is not in the table ends the traversal
+        assert_eq!(f.next(0, Some(Key::Str(b"nope"))), None);
+    }
+
+    #[test]
+    fn shared_tables_and_cycles() {
+        let src = "local s = { v = 1 } local r = { a = s, b = s } r.c = r return r";
+        let f = build_from(src, Flavor::Sharedata).expect("build");
+        let a = f.get(0, Key::Str(b"a"));
+        assert!(matches!(a, Value::Table(n) if n != 0));
+        assert_eq!(f.get(0, Key::Str(b"b")), a);
+        assert_eq!(f.get(0, Key::Str(b"c")), Value::Table(0));
+        assert_eq!(f.children(0).count(), 3);
+    }
+
+    #[test]
+    fn strings_keep_nul_bytes() {
+        let f = build_from(r#"return { ["a\0b"] = "x\0y" }"#, Flavor::Sharedata).expect("build");
+        assert_eq!(text(&f, f.get(0, Key::Str(b"a\0b"))), b"x\0y");
+        assert_eq!(f.get(0, Key::Str(b"a")), Value::Nil);
+    }
+
+    #[test]
+    fn refused_values() {
+        let err = |src: &str, flavor| build_from(src, flavor).err().expect("an error");
+        assert_eq!(
+            err("return { f = print }", Flavor::Sharedata),
+            "Unsupport value type function"
+        );
+        assert_eq!(
+            err("return { [true] = 1 }", Flavor::Sharedata),
+            "Invalid key type boolean"
+        );
+        assert_eq!(
+            err("return { [1.5] = 1 }", Flavor::Sharedata),
+            "Invalid key 1.500000"
+        );
+        assert_eq!(
+            err("return { t = setmetatable({}, {}) }", Flavor::Sharetable),
+            "Can't share metatable"
+        );
+        assert_eq!(
+            err(
+                "return { co = coroutine.create(print) }",
+                Flavor::Sharetable
+            ),
+            "Invalid type [thread]"
+        );
+        assert_eq!(
+            err(
+                "local up = 1 return { f = function() return up end }",
+                Flavor::Sharetable
+            ),
+            "Invalid function with upvalue"
+        );
+    }
+
+    #[test]
+    fn functions_are_dumped_once() {
+        let src = "local function f() return 1 end return { a = f, b = f, m = math.max }";
+        let f = build_from(src, Flavor::Sharetable).expect("build");
+        let a = f.get(0, Key::Str(b"a"));
+        assert!(matches!(a, Value::LuaFunc(0)));
+        assert_eq!(f.get(0, Key::Str(b"b")), a);
+        assert!(!f.function(0).is_empty());
+        assert!(matches!(f.get(0, Key::Str(b"m")), Value::CFunc(_)));
+    }
+}
