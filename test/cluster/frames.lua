@@ -5,6 +5,7 @@
 -- compares). Small frames are printed in hex, large ones as length and MD5.
 
 local skynet = require "skynet"
+require "skynet.manager" -- skynet.abort
 local core = require "skynet.cluster.core"
 local md5 = require "md5"
 
