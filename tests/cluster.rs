@@ -11,7 +11,8 @@
 //!   only (another raw connection still gets answers); then the client
 //!   calls and sends across nodes by "@name", handle and proxy, with large
 //!   messages both ways, server-to-server calls, and unknown node / name
-//!   errors; s1 is killed while a call to it waits (the call fails with the
+//!   errors, a fake node answering garbage (that link closes), a snax
+//!   call through the cluster; s1 is killed while a call to it waits (the call fails with the
 //!   reference's "call failed"), restarted on a new port written to the
 //!   table file, and the client's calls succeed again after a reload.
 
@@ -19,7 +20,8 @@
 mod nodes;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::thread;
 
 use nodes::{base_config, free_port, repo, Node, Scratch, SAFETY_TIMEOUT};
 
@@ -52,11 +54,33 @@ fn frames_are_the_references() {
     node.wait_exit();
 }
 
-fn table(s1: u16, s2: u16, client: u16) -> String {
+fn table(s1: u16, s2: u16, client: u16, bogus: u16) -> String {
     format!(
         "-- written by tests/cluster.rs\n__nowaiting = true\n\
-         s1 = \"127.0.0.1:{s1}\"\ns2 = \"127.0.0.1:{s2}\"\nclient = \"127.0.0.1:{client}\"\n"
+         s1 = \"127.0.0.1:{s1}\"\ns2 = \"127.0.0.1:{s2}\"\nclient = \"127.0.0.1:{client}\"\n\
+         bogus = \"127.0.0.1:{bogus}\"\n"
     )
+}
+
+/// A fake node: answers the first request frame with a frame too short to
+/// be a response; returns whether the caller then closed the connection.
+fn bogus_node(listener: TcpListener) -> thread::JoinHandle<bool> {
+    thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return false;
+        };
+        let _ = conn.set_read_timeout(Some(SAFETY_TIMEOUT));
+        let mut head = [0u8; 2];
+        if conn.read_exact(&mut head).is_err() {
+            return false;
+        }
+        let mut body = vec![0u8; u16::from_be_bytes(head) as usize];
+        if conn.read_exact(&mut body).is_err() || conn.write_all(&[0, 2, 1, 2]).is_err() {
+            return false;
+        }
+        let mut rest = Vec::new();
+        conn.read_to_end(&mut rest).is_ok()
+    })
 }
 
 fn node_config(scratch: &Scratch, name: &str, role: &str) -> std::path::PathBuf {
@@ -121,7 +145,10 @@ fn check_malformed(s2: &Node, port: u16) {
 fn three_nodes_names_large_messages_and_a_restart() {
     let scratch = Scratch::new("cluster");
     let (p1, p2, pc) = (free_port(), free_port(), free_port());
-    scratch.write("clustername.lua", &table(p1, p2, pc));
+    let bogus = TcpListener::bind("127.0.0.1:0").expect("bind the fake node");
+    let pb = bogus.local_addr().expect("fake node address").port();
+    let bogus = bogus_node(bogus);
+    scratch.write("clustername.lua", &table(p1, p2, pc, pb));
     let s1_conf = node_config(&scratch, "s1", "server");
     let s2_conf = node_config(&scratch, "s2", "server");
     let client_conf = node_config(&scratch, "client", "client");
@@ -169,6 +196,14 @@ fn three_nodes_names_large_messages_and_a_restart() {
         );
         client.wait_for(log);
     }
+    // a malformed response closes that link only
+    let v = client.value("CLUSTER BOGUS ");
+    assert!(v.starts_with("false ") && v.ends_with("call failed"), "{v}");
+    assert!(
+        bogus.join().unwrap_or(false),
+        "the client closes the link that sent a bad response"
+    );
+    assert_eq!(client.value("CLUSTER SNAX "), "snax over cluster");
 
     // s1 dies while a call to it waits: the call fails, no hang
     s1.wait_for("CLUSTER SLOW STARTED s1");
@@ -186,7 +221,7 @@ fn three_nodes_names_large_messages_and_a_restart() {
 
     // s1 comes back elsewhere; the table file says where
     let p1b = free_port();
-    scratch.write("clustername.lua", &table(p1b, p2, pc));
+    scratch.write("clustername.lua", &table(p1b, p2, pc, pb));
     let s1b = Node::start("s1-again", &s1_conf);
     s1b.wait_for(&format!("Listen on 127.0.0.1:{p1b}"));
     assert_eq!(s1b.value("CLUSTER TOLD s1 "), "true");

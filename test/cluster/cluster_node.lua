@@ -6,8 +6,11 @@
 -- "CLUSTER READY <name>" and tells the node named "client" (if the table
 -- has it and it is up) "back <name>" through its "@ctl" service.
 --
+-- Servers also start the snax service pingserver.
+--
 -- The client opens its own name with a ctl service, runs the checks below
--- against servers s1 and s2 (one "CLUSTER <check> ..." line each), then
+-- against servers s1 and s2 (and "bogus", which the test makes answer
+-- garbage) (one "CLUSTER <check> ..." line each), then
 -- starts a call that s1 never answers; the test kills s1 meanwhile. Once the
 -- call failed and a call to the dead s1 failed too, it waits for s1's "back"
 -- (the test restarts it, on a new port written to the table file), reloads
@@ -15,6 +18,7 @@
 
 local skynet = require "skynet"
 local cluster = require "skynet.cluster"
+local snax = require "skynet.snax"
 
 local function report(what, ...)
   local parts = { "CLUSTER", what }
@@ -27,6 +31,7 @@ end
 local function server(name)
   local svc = skynet.newservice("cluster_svc", name)
   cluster.register("svc", svc)
+  snax.uniqueservice("pingserver")
   cluster.open(name)
   report("READY", name)
   -- ask whether a client waits for us; the table may have none
@@ -67,6 +72,9 @@ local function client(name)
   report("NONAME", pcall(cluster.call, "s1", "@nosuch", "echo"))
   report("NOLOCAL", pcall(cluster.call, "s1", ".nosuch", "echo"))
   report("NOQUERY", pcall(cluster.query, "s1", "nosuch"))
+  -- "bogus" answers with a frame that is no response
+  report("BOGUS", pcall(cluster.call, "bogus", "@svc", "echo"))
+  report("SNAX", cluster.snax("s2", "pingserver").req.ping("snax over cluster"))
 
   -- s1 will be killed while this call waits
   skynet.fork(function()

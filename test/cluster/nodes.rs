@@ -222,6 +222,7 @@ luaservice = "{r}/service/?.lua;{r}/test/cluster/?.lua"
 lualoader = "{r}/lualib/loader.lua"
 lua_path = "{r}/lualib/?.lua;{r}/lualib/?/init.lua"
 lua_cpath = "{r}/luaclib/?.so"
+snax = "{r}/test/cluster/?.lua"
 "#
     )
 }
