@@ -675,6 +675,27 @@ fn debug_console_commands() {
             .filter(|t| *t == "Kill nosuchthread : Not found")
             .map(|_| ()))
         .is_some());
+    // kill one of the two parked coroutines by (a part of) its name
+    let name = task
+        .lines()
+        .find_map(|l| l.strip_prefix("thread: "))
+        .and_then(|l| l.split(' ').next())
+        .expect("a thread name in the task output")
+        .to_owned();
+    assert_eq!(c.run(&format!("killtask {hex} {name}")), "<CMD OK>\n");
+    let want = format!("Kill thread: {name}");
+    assert!(node
+        .wait_line(|l| logged(l).filter(|t| *t == want).map(|_| ()))
+        .is_some());
+    let task = c.run(&format!("task {hex}"));
+    assert_eq!(
+        ok_lines(&task)
+            .iter()
+            .filter(|l| l.starts_with("thread: "))
+            .count(),
+        1,
+        "{task}"
+    );
 
     // raw debug commands
     assert_eq!(c.run(&format!("dbgcmd {hex} PING")), "<CMD OK>\n");
@@ -737,9 +758,10 @@ fn debug_console_commands() {
         format!("{new_handle}\tsnlua net_console_target extra\n<CMD OK>\n")
     );
     assert!(!c.run("list").contains(new_handle));
-    assert!(c
-        .run(&format!("ping {}", bare_hex(new_handle)))
-        .ends_with("<CMD Error>\n"));
+    assert_error(
+        &c.run(&format!("ping {}", bare_hex(new_handle))),
+        &format!("call to invalid address {new_handle}\n<CMD Error>\n"),
+    );
     let second = c.run("start net_console_target");
     let second_handle = ok_lines(&second)[0]
         .split('\t')
