@@ -3,9 +3,10 @@
 //! Stands for the "quick and dirty none block stdin readline" of the
 //! reference's `lua-clientsocket.c`.
 //!
-//! As in the reference, the end of standard input (or a read error) ends the
-//! process with status 1: a scripted session (`... | lua5.4 client.lua`)
-//! stops once its input is used up.
+//! Unlike the reference, whose reader ends the process (`exit(1)`) when
+//! standard input ends, the end of input (or a read error) only stops the
+//! reader: `readstdin` has no more lines, and a script whose stdin is
+//! `/dev/null` or a finished pipe keeps talking to its server.
 
 use std::collections::VecDeque;
 use std::io::BufRead;
@@ -38,11 +39,7 @@ fn read_lines() {
     loop {
         let mut line = Vec::new();
         match input.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => {
-                // SAFETY: exit(3) ends the process as the reference's reader
-                // does; C stdio (where Lua's print writes) is flushed.
-                unsafe { libc::exit(1) }
-            }
+            Ok(0) | Err(_) => return,
             Ok(_) => {
                 if line.last() == Some(&b'\n') {
                     line.pop();
