@@ -1,39 +1,41 @@
--- main — start service of the example configs.
+-- main — start service of the example configs: the watchdog/gate/agent
+-- example that examples/client.lua talks to.
 --
--- Shows the everyday API without sockets: creates services, calls them,
--- uses a unique service, the datacenter, a fork and a timer, then exits;
--- the node keeps running (launcher, service_mgr, the example services...).
+-- Stands for the reference's examples/main.lua: loads the sproto schemas
+-- (protoloader), starts the stdin console (unless daemonized), the debug
+-- console on 127.0.0.1:8000, the SIMPLEDB service and the watchdog, whose
+-- gate listens for clients on port 8888, then exits.
+--
+-- Optional config keys (not in the reference; the defaults are its values),
+-- so that several nodes or a test can run it side by side:
+--   watchdog_address (default "0.0.0.0"), watchdog_port (8888),
+--   debug_console_port (8000); a port of 0 lets the system choose, and the
+--   chosen ones are logged.
 
 local skynet = require "skynet"
-local datacenter = require "skynet.datacenter"
+
+local max_client = 64
+
+local function port_setting(name, default)
+  local v = skynet.getenv(name)
+  return v and assert(math.tointeger(tonumber(v)), name) or default
+end
 
 skynet.start(function()
   skynet.error "Server start"
-
-  local db = skynet.uniqueservice "simpledb"
-  skynet.call(db, "lua", "SET", "greeting", "hello skynet")
-  skynet.error("simpledb GET greeting ->", skynet.call(db, "lua", "GET", "greeting"))
-
-  local ping = skynet.newservice("pingpong", "ping")
-  local pong = skynet.newservice("pingpong", "pong")
-  local rounds = skynet.call(ping, "lua", "play", pong, 3)
-  skynet.error(string.format("pingpong finished %d rounds", rounds))
-
-  datacenter.set("example", "started", skynet.now())
-  skynet.fork(function()
-    local at = datacenter.wait("example", "ready")
-    skynet.error("datacenter: example.ready =", at)
-  end)
-  skynet.timeout(10, function()
-    datacenter.set("example", "ready", skynet.now())
-  end)
-
-  skynet.error("services launched:", table.concat((function()
-    local names = {}
-    for addr, desc in pairs(skynet.call(".launcher", "lua", "LIST")) do
-      names[#names + 1] = addr .. "=" .. desc
-    end
-    table.sort(names)
-    return names
-  end)(), ", "))
+  skynet.uniqueservice "protoloader"
+  if not skynet.getenv "daemon" then
+    skynet.newservice "console"
+  end
+  skynet.newservice("debug_console", port_setting("debug_console_port", 8000))
+  skynet.newservice "simpledb"
+  local watchdog = skynet.newservice "watchdog"
+  local addr, port = skynet.call(watchdog, "lua", "start", {
+    address = skynet.getenv "watchdog_address",
+    port = port_setting("watchdog_port", 8888),
+    maxclient = max_client,
+    nodelay = true,
+  })
+  skynet.error("Watchdog listen on " .. addr .. ":" .. port)
+  skynet.exit()
 end)
