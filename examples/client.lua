@@ -2,8 +2,10 @@
 -- (examples/main.lua listens on 127.0.0.1:8888).
 --
 -- Stands for the reference's examples/client.lua. Run it from the repo root
--- with a plain Lua 5.4 interpreter: `lua5.4 examples/client.lua`. It needs
--- the native `client.socket` module and sproto (luaclib/, lualib/). It sends
+-- with a plain Lua 5.4 interpreter: `lua5.4 examples/client.lua [ip [port]]`
+-- (default 127.0.0.1 8888, the reference's fixed address). It needs the
+-- native `client.socket` module (luaclib/client.so, built from
+-- crates/skynet-client) and sproto (lualib/). It sends
 -- "handshake" and "set hello world", then turns every line typed on stdin
 -- into a "get <line>" request ("quit" asks the server to close), printing
 -- every package the server sends (answers and heartbeats).
@@ -19,10 +21,14 @@ local socket = require "client.socket"
 local proto = require "proto"
 local sproto = require "sproto"
 
+-- show each line as soon as it is printed, also into a pipe
+io.stdout:setvbuf "line"
+
 local host = sproto.new(proto.s2c):host "package"
 local request = host:attach(sproto.new(proto.c2s))
 
-local fd = assert(socket.connect("127.0.0.1", 8888))
+local server_ip, server_port = ...
+local fd = assert(socket.connect(server_ip or "127.0.0.1", math.tointeger(server_port or 8888)))
 
 local function send_package(pack)
   socket.send(fd, string.pack(">s2", pack))
