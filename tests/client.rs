@@ -12,7 +12,10 @@
 //!   handshake, a request left unanswered over a reconnect and answered from
 //!   the gate's cache, a new request;
 //! - `test/client/crypt_vectors.lua`: `client.crypt` under lua5.4 against the
-//!   reference's crypt vectors (crates/skynet-lua/tests/data/crypt.txt).
+//!   reference's crypt vectors (crates/skynet-lua/tests/data/crypt.txt);
+//! - `test/client/socket_check.lua`: `client.socket`'s error texts, a large
+//!   send, shutdown, recv to the peer's close and `readstdin`, against a
+//!   peer in this test.
 //!
 //! Stands for running the reference's `examples/client.lua` and
 //! `examples/login/client.lua` by hand; the reference has no test for them.
@@ -266,6 +269,49 @@ fn crypt_vectors_under_lua54() {
     assert!(
         status.success() && summary.ends_with(" 0 failed") && !summary.contains(": 0 passed"),
         "{summary}\n{}",
+        run.output()
+    );
+}
+
+#[test]
+fn client_socket_under_lua54() {
+    let scratch = client_dir("socket");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+    let port = listener.local_addr().expect("listener address").port();
+    // the peer: read all until the client shuts its side, answer, close
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("accept the client");
+        conn.set_read_timeout(Some(SAFETY_TIMEOUT))
+            .expect("set a safety timeout");
+        let mut all = Vec::new();
+        conn.read_to_end(&mut all)
+            .expect("read until the client's shutdown");
+        conn.write_all(format!("got {}\n", all.len()).as_bytes())
+            .expect("answer");
+        all
+    });
+    let cpath = format!("{}/luaclib/?.so", scratch.0.display());
+    let port = port.to_string();
+    let mut run = Proc::spawn(
+        "lua5.4 socket_check.lua",
+        lua(&scratch.0, &["test/client/socket_check.lua", &cpath, &port]),
+    );
+    let shutdown = run.expect_line("SHUTDOWN", |l| l.starts_with("SHUTDOWN "));
+    assert!(
+        shutdown.ends_with(" 1"),
+        "shutdown(fd, \"w\") is SHUT_WR: {shutdown}"
+    );
+    let received = peer.join().expect("peer thread");
+    assert_eq!(received.len(), 640_000);
+    assert!(received.chunks(16).all(|c| c == b"0123456789abcdef"));
+    // the script waits for a line on its stdin
+    run.expect_line("the answer case", |l| l.starts_with("CASE answer "));
+    run.send_line("a line from stdin");
+    let summary = run.expect_line("the summary", |l| l.ends_with(" failed"));
+    let status = run.wait_exit();
+    assert!(
+        status.success() && summary.ends_with(" 0 failed") && !run.output().contains(" FAIL"),
+        "{}",
         run.output()
     );
 }
