@@ -6,135 +6,218 @@
 //! The reference shares function prototypes between states; we keep the
 //! chunk's bytecode (with debug information, so tracebacks are unchanged)
 //! and load that instead of the source. Modes, per Lua state: `ON` (cache
-//! and use), `EXIST` (use what is cached, add nothing), `OFF`.
+//! and use), `EXIST` (use what is cached, add nothing), `OFF`. Both
+//! `loadfile` and `require`'s Lua-file searcher go through the cache.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr;
+use std::sync::{Arc, OnceLock};
 
-use mlua::{Function, Lua, Table, Value};
+use mlua::ffi::{self, lua_State};
 use parking_lot::RwLock;
 
-fn cache() -> &'static RwLock<HashMap<String, Vec<u8>>> {
-    static CACHE: OnceLock<RwLock<HashMap<String, Vec<u8>>>> = OnceLock::new();
+type Cache = RwLock<HashMap<Vec<u8>, Arc<Vec<u8>>>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| RwLock::new(HashMap::new()))
 }
 
-const MODES: [&str; 3] = ["OFF", "EXIST", "ON"];
-const MODE_KEY: &str = "skynet.codecache.mode";
+const MODES: [&CStr; 3] = [c"OFF", c"EXIST", c"ON"];
+const MODE_OFF: usize = 0;
+const MODE_ON: usize = 2;
+/// Registry key of the state's mode (an integer index into MODES).
+const MODE_KEY: &CStr = c"skynet.codecache.mode";
 
-fn mode_of(lua: &Lua) -> usize {
-    match lua.named_registry_value::<Option<i64>>(MODE_KEY) {
-        Ok(Some(m)) if (0..2).contains(&m) => m as usize,
-        _ => 2,
+unsafe fn mode_of(l: *mut lua_State) -> usize {
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, MODE_KEY.as_ptr());
+    let m = ffi::lua_tointegerx(l, -1, ptr::null_mut());
+    let is_num = ffi::lua_type(l, -1) == ffi::LUA_TNUMBER;
+    ffi::lua_pop(l, 1);
+    if is_num && (0..MODE_ON as i64).contains(&m) {
+        m as usize
+    } else {
+        MODE_ON
     }
 }
 
-/// Loads `filename` through the cache; returns the chunk or (nil, message)
-/// like `loadfile`. `original` is the uncached `loadfile`.
-fn cached_load(
-    lua: &Lua,
-    original: &Function,
-    filename: Option<String>,
-    rest: mlua::MultiValue,
-) -> mlua::Result<mlua::MultiValue> {
-    let mode = mode_of(lua);
-    let name = match filename {
-        Some(name) if mode != 0 && rest.is_empty() => name,
-        other => {
-            // Uncached: a mode or environment argument, no file name
-            // (stdin), or the cache is off.
-            let mut args = rest;
-            args.push_front(match other {
-                Some(n) => Value::String(lua.create_string(&n)?),
-                None => Value::Nil,
-            });
-            return original.call(args);
+unsafe extern "C-unwind" fn cache_clear(_l: *mut lua_State) -> c_int {
+    cache().write().clear();
+    0
+}
+
+unsafe extern "C-unwind" fn cache_mode(l: *mut lua_State) -> c_int {
+    if ffi::lua_isnoneornil(l, 1) != 0 {
+        let m = mode_of(l);
+        ffi::lua_pushstring(l, MODES[m].as_ptr());
+        return 1;
+    }
+    let list = [
+        MODES[0].as_ptr(),
+        MODES[1].as_ptr(),
+        MODES[2].as_ptr(),
+        ptr::null(),
+    ];
+    let m = ffi::luaL_checkoption(l, 1, c"OFF".as_ptr(), list.as_ptr());
+    ffi::lua_pushinteger(l, m as ffi::lua_Integer);
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, MODE_KEY.as_ptr());
+    0
+}
+
+unsafe extern "C-unwind" fn dump_writer(
+    _l: *mut lua_State,
+    p: *const c_void,
+    sz: usize,
+    ud: *mut c_void,
+) -> c_int {
+    // SAFETY: `ud` is the Vec passed to lua_dump below; p holds sz bytes.
+    let out = &mut *(ud as *mut Vec<u8>);
+    out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, sz));
+    0
+}
+
+/// `loadfile(filename [, mode [, env]])` through the cache. Upvalue 1 is
+/// the uncached `loadfile`. With a mode or env argument, no file name, or
+/// the cache off, it is the plain `loadfile`.
+unsafe extern "C-unwind" fn cached_loadfile(l: *mut lua_State) -> c_int {
+    let n = ffi::lua_gettop(l);
+    let mode = mode_of(l);
+    if mode == MODE_OFF || n != 1 || ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+        return call_original(l, n);
+    }
+    let mut len = 0usize;
+    let name_ptr = ffi::lua_tolstring(l, 1, &mut len);
+    let name = std::slice::from_raw_parts(name_ptr as *const u8, len);
+    let cached = cache().read().get(name).cloned();
+    if let Some(code) = cached {
+        ffi::lua_pushstring(l, c"@".as_ptr());
+        ffi::lua_pushvalue(l, 1);
+        ffi::lua_concat(l, 2);
+        let chunkname = ffi::lua_tolstring(l, -1, ptr::null_mut());
+        let r = ffi::luaL_loadbufferx(
+            l,
+            code.as_ptr() as *const c_char,
+            code.len(),
+            chunkname,
+            c"b".as_ptr(),
+        );
+        drop(code);
+        if r == ffi::LUA_OK {
+            return 1;
         }
-    };
-    if let Some(code) = cache().read().get(&name) {
-        let f = lua
-            .load(&code[..])
-            .set_name(format!("@{name}"))
-            .set_mode(mlua::chunk::ChunkMode::Binary)
-            .into_function()?;
-        return Ok(mlua::MultiValue::from_iter([Value::Function(f)]));
+        // A broken cache entry: fall back to the file.
+        ffi::lua_settop(l, 1);
     }
-    let loaded: mlua::MultiValue = original.call(name.clone())?;
-    if mode == 2 {
-        if let Some(Value::Function(f)) = loaded.front() {
-            let code = f.dump(false);
-            cache().write().entry(name).or_insert(code);
-        }
+    let results = call_original(l, 1);
+    if mode == MODE_ON && ffi::lua_type(l, -results) == ffi::LUA_TFUNCTION {
+        let mut code: Vec<u8> = Vec::new();
+        ffi::lua_pushvalue(l, -results);
+        ffi::lua_dump(l, dump_writer, &mut code as *mut Vec<u8> as *mut c_void, 0);
+        ffi::lua_pop(l, 1);
+        let key = name.to_vec();
+        cache().write().entry(key).or_insert_with(|| Arc::new(code));
     }
-    Ok(loaded)
+    results
 }
 
-/// The module table: `clear()`, `mode([m])`, and `loadfile` (cached).
-/// Also replaces the global `loadfile` with the cached one.
-pub fn open(lua: &Lua) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set(
-        "clear",
-        lua.create_function(|_, ()| {
-            cache().write().clear();
-            Ok(())
-        })?,
-    )?;
-    t.set(
-        "mode",
-        lua.create_function(|lua, m: Option<String>| match m {
-            None => Ok(Some(MODES[mode_of(lua)].to_string())),
-            Some(m) => match MODES.iter().position(|x| *x == m) {
-                Some(i) => {
-                    lua.set_named_registry_value(MODE_KEY, i as i64)?;
-                    Ok(None)
-                }
-                None => Err(mlua::Error::RuntimeError(format!(
-                    "bad argument #1 to 'mode' (invalid option '{m}')"
-                ))),
-            },
-        })?,
-    )?;
-    let original: Function = lua.globals().get("loadfile")?;
-    let cached = lua.create_function(
-        move |lua, (name, rest): (Option<String>, mlua::MultiValue)| {
-            cached_load(lua, &original, name, rest)
-        },
-    )?;
-    t.set("loadfile", cached.clone())?;
-    lua.globals().set("loadfile", cached)?;
-    Ok(t)
+/// Calls upvalue 1 with the `n` arguments on the stack; returns the number
+/// of results.
+unsafe fn call_original(l: *mut lua_State, n: c_int) -> c_int {
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(l, 1);
+    ffi::lua_call(l, n, ffi::LUA_MULTRET);
+    ffi::lua_gettop(l)
 }
 
-/// Makes `require` load Lua modules through the cache too: replaces the
-/// Lua-file searcher (`package.searchers[2]`) with one that finds the file
-/// on `package.path` the same way and loads it with the cached `loadfile`.
-pub fn install_searcher(lua: &Lua, codecache: &Table) -> mlua::Result<()> {
-    let cached_loadfile: Function = codecache.get("loadfile")?;
-    lua.load(
-        r#"
-        local load_cached = ...
-        local searchpath, format = package.searchpath, string.format
-        package.searchers[2] = function(name)
-            local filename, err = searchpath(name, package.path)
-            if not filename then
-                return err
-            end
-            local f, msg = load_cached(filename)
-            if f then
-                return f, filename
-            end
-            error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, msg), 0)
-        end
-        "#,
-    )
-    .set_name("=[skynet codecache]")
-    .call::<()>(cached_loadfile)
+const SEARCHER: &str = r#"
+local load_cached = ...
+local searchpath, format = package.searchpath, string.format
+package.searchers[2] = function(name)
+    local filename, err = searchpath(name, package.path)
+    if not filename then
+        return err
+    end
+    local f, msg = load_cached(filename)
+    if f then
+        return f, filename
+    end
+    error(format("error loading module '%s' from file '%s':\n\t%s", name, filename, msg), 0)
+end
+"#;
+
+/// Opens `skynet.codecache` (`clear`, `mode`, `loadfile`), replaces the
+/// global `loadfile` with the cached one and makes `require` load Lua
+/// files through it.
+///
+/// # Safety
+/// Called by Lua as a C function, after the standard libraries are open.
+pub unsafe extern "C-unwind" fn luaopen_skynet_codecache(l: *mut lua_State) -> c_int {
+    ffi::lua_createtable(l, 0, 3);
+    ffi::lua_pushcfunction(l, cache_clear);
+    ffi::lua_setfield(l, -2, c"clear".as_ptr());
+    ffi::lua_pushcfunction(l, cache_mode);
+    ffi::lua_setfield(l, -2, c"mode".as_ptr());
+    ffi::lua_getglobal(l, c"loadfile".as_ptr());
+    ffi::lua_pushcclosure(l, cached_loadfile, 1);
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_setglobal(l, c"loadfile".as_ptr());
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_setfield(l, -3, c"loadfile".as_ptr());
+    // stack: module, cached loadfile
+    if ffi::luaL_loadbufferx(
+        l,
+        SEARCHER.as_ptr() as *const c_char,
+        SEARCHER.len(),
+        c"=[skynet codecache]".as_ptr(),
+        c"t".as_ptr(),
+    ) != ffi::LUA_OK
+    {
+        ffi::lua_error(l);
+    }
+    ffi::lua_insert(l, -2);
+    ffi::lua_call(l, 1, 0);
+    1
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lua_state::{LuaState, MemoryAccount};
+    use std::ffi::CString;
+
+    fn state() -> LuaState {
+        let s = LuaState::new(Arc::new(MemoryAccount::new(Box::new(|_| {})))).unwrap();
+        // SAFETY: a fresh state; the opener runs protected.
+        unsafe {
+            let l = s.as_ptr();
+            ffi::lua_pushcfunction(l, luaopen_skynet_codecache);
+            assert_eq!(ffi::lua_pcall(l, 0, 1, 0), ffi::LUA_OK);
+            ffi::lua_setglobal(l, c"cache".as_ptr());
+        }
+        s
+    }
+
+    /// Runs `code` (which returns one value) and gives it as a string.
+    fn eval(s: &LuaState, code: &str) -> String {
+        let c = CString::new(code).unwrap();
+        // SAFETY: protected call on a valid state; the result is popped.
+        unsafe {
+            let l = s.as_ptr();
+            let ok = ffi::luaL_loadstring(l, c.as_ptr()) == ffi::LUA_OK
+                && ffi::lua_pcall(l, 0, 1, 0) == ffi::LUA_OK;
+            let mut len = 0;
+            let p = ffi::luaL_tolstring(l, -1, &mut len);
+            let text = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
+                .into_owned();
+            ffi::lua_settop(l, 0);
+            if ok {
+                text
+            } else {
+                format!("ERROR: {text}")
+            }
+        }
+    }
 
     #[test]
     fn second_load_comes_from_the_cache_and_modes_switch() {
@@ -142,30 +225,29 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("svc.lua");
         std::fs::write(&file, "return 40 + 2").unwrap();
-        let path = file.to_string_lossy().to_string();
-        let lua = Lua::new();
-        let t = open(&lua).unwrap();
-        lua.globals().set("cache", t).unwrap();
-        lua.globals().set("path", path.clone()).unwrap();
-        let first: i64 = lua.load("return loadfile(path)()").eval().unwrap();
-        assert_eq!(first, 42);
+        let s = state();
+        let path = file.display().to_string();
+        assert_eq!(eval(&s, &format!("return loadfile('{path}')()")), "42");
         // change the file: the cached chunk is still used while mode is ON
         std::fs::write(&file, "return 1").unwrap();
-        let second: i64 = lua.load("return loadfile(path)()").eval().unwrap();
-        assert_eq!(second, 42);
-        let mode: String = lua.load("return cache.mode()").eval().unwrap();
-        assert_eq!(mode, "ON");
-        lua.load("cache.mode('OFF')").exec().unwrap();
-        let off: i64 = lua.load("return loadfile(path)()").eval().unwrap();
-        assert_eq!(off, 1);
-        lua.load("cache.mode('ON'); cache.clear()").exec().unwrap();
-        let cleared: i64 = lua.load("return loadfile(path)()").eval().unwrap();
-        assert_eq!(cleared, 1);
-        let bad = lua
-            .load("return loadfile('/nonexistent/x.lua')")
-            .eval::<(Value, String)>()
-            .unwrap();
-        assert!(bad.1.contains("No such file"));
+        assert_eq!(eval(&s, &format!("return loadfile('{path}')()")), "42");
+        assert_eq!(eval(&s, "return cache.mode()"), "ON");
+        eval(&s, "cache.mode('OFF') return 0");
+        assert_eq!(eval(&s, &format!("return loadfile('{path}')()")), "1");
+        eval(&s, "cache.mode('ON') cache.clear() return 0");
+        assert_eq!(eval(&s, &format!("return loadfile('{path}')()")), "1");
+        assert!(
+            eval(&s, "return select(2, loadfile('/nonexistent/x.lua'))").contains("No such file")
+        );
+        assert!(eval(&s, "return select(2, pcall(cache.mode, 'MAYBE'))")
+            .contains("invalid option 'MAYBE'"));
+        // a chunk from the cache keeps its name for tracebacks
+        std::fs::write(&file, "return debug.getinfo(1, 'S').source").unwrap();
+        eval(&s, "cache.clear() return 0");
+        let first = eval(&s, &format!("return loadfile('{path}')()"));
+        let second = eval(&s, &format!("return loadfile('{path}')()"));
+        assert_eq!(first, format!("@{path}"));
+        assert_eq!(second, first);
         std::fs::remove_dir_all(&dir).ok();
     }
 
@@ -175,29 +257,20 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("cmod.lua"), "return { name = ..., v = 7 }").unwrap();
         std::fs::write(dir.join("broken.lua"), "return {").unwrap();
-        let lua = Lua::new();
-        let t = open(&lua).unwrap();
-        install_searcher(&lua, &t).unwrap();
-        let path = format!("{}/?.lua", dir.display());
-        lua.globals().set("p", path).unwrap();
-        let (name, v): (String, i64) = lua
-            .load("package.path = p local m = require 'cmod' return m.name, m.v")
-            .eval()
-            .unwrap();
-        assert_eq!((name.as_str(), v), ("cmod", 7));
-        let missing: String = lua
-            .load("return select(2, pcall(require, 'nosuchmod'))")
-            .eval()
-            .unwrap();
+        let s = state();
+        let setup = format!("package.path = '{}/?.lua' return 0", dir.display());
+        eval(&s, &setup);
+        assert_eq!(
+            eval(&s, "local m = require 'cmod' return m.name .. m.v"),
+            "cmod7"
+        );
+        let missing = eval(&s, "return select(2, pcall(require, 'nosuchmod'))");
         assert!(
             missing.contains("module 'nosuchmod' not found"),
             "{missing}"
         );
         assert!(missing.contains("no file '"), "{missing}");
-        let broken: String = lua
-            .load("return select(2, pcall(require, 'broken'))")
-            .eval()
-            .unwrap();
+        let broken = eval(&s, "return select(2, pcall(require, 'broken'))");
         assert!(
             broken.starts_with("error loading module 'broken' from file '"),
             "{broken}"

@@ -32,11 +32,15 @@ unsafe fn shared<'a>(l: *mut lua_State) -> &'a SnluaShared {
     &*(ffi::lua_touserdata(l, ffi::lua_upvalueindex(1)) as *const SnluaShared)
 }
 
-/// Raises `msg` as a Lua error. The message is copied onto the Lua stack
-/// and freed before the non-returning `lua_error`.
+/// Raises `msg` as a Lua error like `luaL_error`: prefixed with the
+/// position of the Lua code that called the function. The message is
+/// copied onto the Lua stack and freed before the non-returning
+/// `lua_error`.
 unsafe fn raise(l: *mut lua_State, msg: String) -> c_int {
+    ffi::luaL_where(l, 1);
     ffi::lua_pushlstring(l, msg.as_ptr() as *const c_char, msg.len());
     drop(msg);
+    ffi::lua_concat(l, 2);
     ffi::lua_error(l)
 }
 
@@ -107,20 +111,12 @@ pub unsafe extern "C-unwind" fn luaopen_skynet_core(l: *mut lua_State) -> c_int 
         ffi::lua_pushcfunction(l, f);
         ffi::lua_setfield(l, -2, name.as_ptr());
     }
-    // pack / unpack / packstring come from the serializer that snlua put in
-    // the registry (raw C functions: their errors are plain strings).
-    if ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, SERI_KEY.as_ptr()) == ffi::LUA_TTABLE {
-        for name in [c"pack", c"unpack", c"packstring"] {
-            ffi::lua_getfield(l, -1, name.as_ptr());
-            ffi::lua_setfield(l, -3, name.as_ptr());
-        }
+    for (name, f) in crate::seri::LUA_FUNCTIONS {
+        ffi::lua_pushcfunction(l, f);
+        ffi::lua_setfield(l, -2, name.as_ptr());
     }
-    ffi::lua_pop(l, 1);
     1
 }
-
-/// Registry key of the serializer table (`pack`, `unpack`, `packstring`).
-pub const SERI_KEY: &CStr = c"skynet.seri";
 
 fn context_of(s: &SnluaShared) -> &Context {
     s.context()

@@ -11,6 +11,7 @@ pub mod datalibs;
 pub mod datasheet;
 mod frozen;
 pub mod libs;
+pub mod lua_state;
 pub mod md5;
 pub mod memory;
 pub mod multicast;

@@ -1,14 +1,24 @@
-//! Registers the native library modules of `lualib-src/` that services load
-//! with `require` (`skynet.crypt`, `client.crypt`, `md5`, `md5.core`, `bson`,
-//! `sproto.core`) in a Lua state's `package.preload`. Stands for the
-//! reference's `luaclib/*.so` files, which are built into the binary here.
+//! The native Lua modules every Lua service can `require`, put in each
+//! state's `package.preload` by snlua. Stands for the reference's
+//! `luaclib/*.so` files (skynet.so, sproto.so, bson.so, md5.so, ...), which
+//! are built into the binary here.
 
-use mlua::{Lua, Table};
+use std::ffi::{c_int, CString};
 
-use crate::{bson, crypt, md5, sproto};
+use mlua::ffi::{self, lua_CFunction, lua_State};
 
-/// The modules and their openers.
-const MODULES: [(&str, mlua::ffi::lua_CFunction); 6] = [
+use crate::{bson, cluster, core, crypt, md5, netpack, socketdriver, sproto};
+
+/// Module names and openers (besides the shared-data family of
+/// [`crate::datalibs`]).
+const MODULES: [(&str, lua_CFunction); 10] = [
+    ("skynet.core", core::luaopen_skynet_core),
+    (
+        "skynet.socketdriver",
+        socketdriver::luaopen_skynet_socketdriver,
+    ),
+    ("skynet.netpack", netpack::luaopen_skynet_netpack),
+    ("skynet.cluster.core", cluster::luaopen_skynet_cluster_core),
     ("skynet.crypt", crypt::luaopen_skynet_crypt),
     ("client.crypt", crypt::luaopen_skynet_crypt),
     ("md5", md5::luaopen_md5),
@@ -17,9 +27,31 @@ const MODULES: [(&str, mlua::ffi::lua_CFunction); 6] = [
     ("sproto.core", sproto::luaopen_sproto_core),
 ];
 
-/// Adds every module to `preload` (the `package.preload` table of `lua`).
-pub fn preload(lua: &Lua, preload: &Table) -> mlua::Result<()> {
-    for (name, open) in MODULES {
+/// Every module name with its opener.
+pub fn all() -> impl Iterator<Item = (&'static str, lua_CFunction)> {
+    MODULES.into_iter().chain(crate::datalibs::MODULES)
+}
+
+/// Adds every module to `package.preload`.
+///
+/// # Safety
+/// Runs inside a protected call on a state whose `package` library is open.
+pub(crate) unsafe fn preload_all(l: *mut lua_State) -> c_int {
+    ffi::lua_getglobal(l, c"package".as_ptr());
+    ffi::lua_getfield(l, -1, c"preload".as_ptr());
+    for (name, open) in all() {
+        let name = CString::new(name).unwrap_or_default();
+        ffi::lua_pushcfunction(l, open);
+        ffi::lua_setfield(l, -2, name.as_ptr());
+    }
+    ffi::lua_pop(l, 2);
+    0
+}
+
+/// Adds every module to `preload`, the `package.preload` table of an mlua
+/// state (for tests and tools; snlua uses [`preload_all`]).
+pub fn preload(lua: &mlua::Lua, preload: &mlua::Table) -> mlua::Result<()> {
+    for (name, open) in all() {
         // SAFETY: every opener is a lua_CFunction written against the C API.
         let f = unsafe { lua.create_c_function(open)? };
         preload.set(name, f)?;

@@ -304,6 +304,15 @@ unsafe fn push_library(state: *mut ffi::lua_State) {
     ffi::lua_pop(state, 2);
 }
 
+/// Opens `skynet.profile` as a `lua_CFunction` (for `luaL_requiref`).
+///
+/// # Safety
+/// Called by Lua as a C function.
+pub unsafe extern "C-unwind" fn luaopen_skynet_profile(state: *mut ffi::lua_State) -> c_int {
+    push_library(state);
+    1
+}
+
 /// The `skynet.profile` table: `start`, `stop`, `resume` and `wrap`. snlua
 /// also installs `resume` and `wrap` as `coroutine.resume`/`coroutine.wrap`.
 pub fn open(lua: &Lua) -> mlua::Result<Table> {

@@ -690,6 +690,14 @@ pub fn unpack(lua: &Lua, data: &[u8]) -> mlua::Result<MultiValue> {
     }
 }
 
+/// The serializer's Lua C functions, which `skynet.core` exports as
+/// `pack`, `unpack` and `packstring`.
+pub(crate) const LUA_FUNCTIONS: [(&CStr, ffi::lua_CFunction); 3] = [
+    (c"pack", lua_pack),
+    (c"unpack", lua_unpack),
+    (c"packstring", lua_packstring),
+];
+
 /// The module table: `pack`, `unpack` and `packstring`, re-exported by
 /// `skynet.core`.
 pub fn open(lua: &Lua) -> mlua::Result<Table> {

@@ -1,39 +1,38 @@
 //! `snlua`: the native service that runs a Lua service. Stands for the
 //! reference's `service-src/service_snlua.c`.
 //!
-//! Each instance owns one Lua 5.4 state (mlua, vendored). Its init only
-//! sends the service a first message with the argument string; the Lua
-//! side is set up when that message is dispatched (so a slow or failing
-//! service start runs on a worker, as in the reference): standard libraries,
-//! `skynet.profile` in place of `coroutine.resume`/`wrap`, the
-//! `skynet_context` registry entry, `skynet.core` in `package.preload`, the
+//! Each instance owns one Lua state ([`LuaState`]: the raw C API with an
+//! allocator that accounts for the service's memory). Its init only sends
+//! the service a first message with the argument string; the Lua side is
+//! set up when that message is dispatched (so a slow or failing service
+//! start runs on a worker, as in the reference): `skynet.profile` in place
+//! of `coroutine.resume`/`wrap`, the `skynet_context` registry entry, the
+//! code cache, the native modules in `package.preload`, the
 //! `LUA_PATH`/`LUA_CPATH`/`LUA_SERVICE`/`LUA_PRELOAD` globals, then the
 //! `lualoader` script is called with the arguments. After that every
 //! message goes to the function registered with `skynet.core.callback`.
 
-use std::ffi::{c_char, c_int, CStr, CString};
+use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 use mlua::ffi::{self, lua_State};
-use mlua::{LightUserData, Lua, Table};
 use skynet_core::message::{PTYPE_TAG_DONTCOPY, PTYPE_TEXT};
 use skynet_core::{Context, Message, Node, Payload, Service, SignalHandler};
 
-use crate::core::{luaopen_skynet_core, traceback, SERI_KEY};
+use crate::codecache::luaopen_skynet_codecache;
+use crate::core::traceback;
+use crate::lua_state::{LuaState, MemoryAccount};
+use crate::profile::luaopen_skynet_profile;
 
 /// Registry key anchoring the callback thread.
 pub const CALLBACK_KEY: &CStr = c"callback_context";
 
-/// The first memory warning is given past this many bytes; the threshold
-/// doubles after each warning.
-const MEMORY_WARNING_REPORT: usize = 32 * 1024 * 1024;
-
 /// State shared between the service, its Lua C functions (through a light
 /// userdata upvalue) and its signal handler (from other threads).
 pub struct SnluaShared {
-    context: AtomicPtr<Context>,
+    context: Arc<AtomicPtr<Context>>,
     /// The thread holding `[traceback, callback]`, or null.
     callback: AtomicPtr<lua_State>,
     forward: AtomicBool,
@@ -41,8 +40,8 @@ pub struct SnluaShared {
     main: AtomicPtr<lua_State>,
     active: AtomicPtr<lua_State>,
     trap: AtomicI32,
-    /// Bytes used by the Lua state after the last dispatch.
-    memory: AtomicUsize,
+    /// The Lua state's memory figures.
+    account: Arc<MemoryAccount>,
 }
 
 // SAFETY: the context pointer is only dereferenced on the thread that is
@@ -61,9 +60,9 @@ impl SnluaShared {
         unsafe { &*self.context.load(Ordering::Acquire) }
     }
 
-    /// Bytes used by the Lua state after its last dispatched message.
+    /// Bytes used by the service's Lua state.
     pub fn lua_memory(&self) -> usize {
-        self.memory.load(Ordering::Relaxed)
+        self.account.used()
     }
 
     pub(crate) fn set_callback(&self, thread: *mut lua_State, forward: bool) {
@@ -75,27 +74,34 @@ impl SnluaShared {
 /// A running Lua service.
 pub struct Snlua {
     /// Dropped before `shared` (field order), so no Lua code outlives it.
-    lua: Option<Lua>,
+    state: Option<LuaState>,
     shared: Arc<SnluaShared>,
     launched: bool,
-    mem_report: usize,
 }
 
 impl Snlua {
     pub fn new() -> Snlua {
+        let context: Arc<AtomicPtr<Context>> = Arc::new(AtomicPtr::new(ptr::null_mut()));
+        let for_warnings = context.clone();
+        let account = Arc::new(MemoryAccount::new(Box::new(move |text| {
+            let ctx = for_warnings.load(Ordering::Acquire);
+            if !ctx.is_null() {
+                // SAFETY: the context outlives the Lua state that allocates.
+                unsafe { (*ctx).log(text) };
+            }
+        })));
         Snlua {
-            lua: None,
+            state: None,
             shared: Arc::new(SnluaShared {
-                context: AtomicPtr::new(ptr::null_mut()),
+                context,
                 callback: AtomicPtr::new(ptr::null_mut()),
                 forward: AtomicBool::new(false),
                 main: AtomicPtr::new(ptr::null_mut()),
                 active: AtomicPtr::new(ptr::null_mut()),
                 trap: AtomicI32::new(0),
-                memory: AtomicUsize::new(0),
+                account,
             }),
             launched: false,
-            mem_report: MEMORY_WARNING_REPORT,
         }
     }
 }
@@ -116,13 +122,13 @@ pub fn register(node: &Node) {
 
 impl Service for Snlua {
     fn init(&mut self, ctx: &Arc<Context>, args: &str) -> Result<(), String> {
-        // SAFETY: `unsafe_new` allows loading C modules (lua_cpath), which
-        // skynet services rely on; those modules are trusted code.
-        let lua = unsafe { Lua::unsafe_new() };
-        self.lua = Some(lua);
         self.shared
             .context
             .store(Arc::as_ptr(ctx) as *mut Context, Ordering::Release);
+        let state =
+            LuaState::new(self.shared.account.clone()).ok_or("snlua: can't create a Lua state")?;
+        self.shared.main.store(state.as_ptr(), Ordering::SeqCst);
+        self.state = Some(state);
         let me = ctx.handle();
         ctx.send(
             0,
@@ -146,7 +152,6 @@ impl Service for Snlua {
             return;
         }
         self.call_lua(ctx, msg);
-        self.check_memory(ctx);
     }
 
     fn signal_handler(&self) -> Option<SignalHandler> {
@@ -162,7 +167,7 @@ impl Drop for Snlua {
         self.shared
             .callback
             .store(ptr::null_mut(), Ordering::SeqCst);
-        self.lua = None;
+        self.state = None;
     }
 }
 
@@ -208,107 +213,66 @@ fn opt_env(ctx: &Context, key: &str, default: &str) -> String {
 impl Snlua {
     /// The reference's `init_cb`: prepares the state and runs the loader.
     fn launch(&mut self, ctx: &Arc<Context>, args: &str) -> Result<(), String> {
-        let lua = self.lua.as_ref().ok_or("snlua: no Lua state")?;
-        let setup = || -> mlua::Result<()> {
-            lua.gc_stop();
-            lua.set_named_registry_value("LUA_NOENV", true)?;
-            let globals = lua.globals();
-            let package: Table = globals.get("package")?;
-            let loaded: Table = package.get("loaded")?;
-            let preload: Table = package.get("preload")?;
-            // skynet.profile replaces coroutine.resume / wrap.
-            let profile = crate::profile::open(lua)?;
-            loaded.set("skynet.profile", profile.clone())?;
-            let coroutine: Table = globals.get("coroutine")?;
-            coroutine.set("resume", profile.get::<mlua::Value>("resume")?)?;
-            coroutine.set("wrap", profile.get::<mlua::Value>("wrap")?)?;
-            lua.set_named_registry_value(
-                "skynet_context",
-                LightUserData(Arc::as_ptr(&self.shared) as *mut _),
-            )?;
-            let codecache = crate::codecache::open(lua)?;
-            crate::codecache::install_searcher(lua, &codecache)?;
-            loaded.set("skynet.codecache", codecache)?;
-            lua.set_named_registry_value(
-                SERI_KEY.to_str().unwrap_or("skynet.seri"),
-                crate::seri::open(lua)?,
-            )?;
-            // SAFETY: luaopen_skynet_core is a lua_CFunction.
-            let core = unsafe { lua.create_c_function(luaopen_skynet_core)? };
-            preload.set("skynet.core", core)?;
-            // SAFETY: both openers are lua_CFunctions.
-            let socketdriver =
-                unsafe { lua.create_c_function(crate::socketdriver::luaopen_skynet_socketdriver)? };
-            preload.set("skynet.socketdriver", socketdriver)?;
-            // SAFETY: as above.
-            let netpack = unsafe { lua.create_c_function(crate::netpack::luaopen_skynet_netpack)? };
-            preload.set("skynet.netpack", netpack)?;
-            // SAFETY: as above.
-            let cluster =
-                unsafe { lua.create_c_function(crate::cluster::luaopen_skynet_cluster_core)? };
-            preload.set("skynet.cluster.core", cluster)?;
-            for (name, open) in crate::datalibs::MODULES {
-                // SAFETY: each opener is a lua_CFunction.
-                preload.set(name, unsafe { lua.create_c_function(open)? })?;
+        let l = self.state.as_ref().ok_or("snlua: no Lua state")?.as_ptr();
+        let defaults = default_paths();
+        let strings = [
+            opt_env(ctx, "lua_path", &defaults.lua_path),
+            opt_env(ctx, "lua_cpath", "./luaclib/?.so"),
+            opt_env(ctx, "luaservice", &defaults.luaservice),
+            opt_env(ctx, "lualoader", &defaults.lualoader),
+            args.to_string(),
+        ];
+        let preload = ctx.node().env().get("preload");
+        crate::memory::track(ctx.handle(), &self.shared);
+        // SAFETY: raw C API on our own state, on the dispatching thread;
+        // everything that may raise runs inside the protected `init_state`.
+        let (error, memlimit) = unsafe {
+            let top = ffi::lua_gettop(l);
+            ffi::lua_pushcfunction(l, init_state);
+            ffi::lua_pushlightuserdata(l, Arc::as_ptr(&self.shared) as *mut _);
+            for s in &strings {
+                ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
             }
-            // skynet.crypt, client.crypt, md5, md5.core, bson, sproto.core
-            crate::libs::preload(lua, &preload)?;
-            crate::memory::track(ctx.handle(), &self.shared);
-            lua.gc_restart();
-            let defaults = default_paths();
-            globals.set("LUA_PATH", opt_env(ctx, "lua_path", &defaults.lua_path))?;
-            globals.set("LUA_CPATH", opt_env(ctx, "lua_cpath", "./luaclib/?.so"))?;
-            globals.set(
-                "LUA_SERVICE",
-                opt_env(ctx, "luaservice", &defaults.luaservice),
-            )?;
-            if let Some(p) = ctx.node().env().get("preload") {
-                globals.set("LUA_PRELOAD", p)?;
+            if let Some(p) = &preload {
+                ffi::lua_pushlstring(l, p.as_ptr() as *const c_char, p.len());
+            } else {
+                ffi::lua_pushnil(l);
             }
-            Ok(())
+            let r = ffi::lua_pcall(l, 7, 2, 0);
+            let out = if r != ffi::LUA_OK {
+                (
+                    Some(format!(
+                        "snlua: can't prepare the Lua state: {}",
+                        lua_string(l, -1)
+                    )),
+                    None,
+                )
+            } else {
+                let error = if ffi::lua_type(l, -2) == ffi::LUA_TSTRING {
+                    Some(lua_string(l, -2))
+                } else {
+                    None
+                };
+                let limit = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                    Some(ffi::lua_tointegerx(l, -1, ptr::null_mut()))
+                } else {
+                    None
+                };
+                (error, limit)
+            };
+            ffi::lua_settop(l, top);
+            out
         };
-        setup().map_err(|e| format!("snlua: can't prepare the Lua state: {e}"))?;
-        let loader = opt_env(ctx, "lualoader", &default_paths().lualoader);
-        let loader_c = CString::new(loader.clone()).map_err(|_| "bad lualoader path")?;
-        let args_owned = args.to_string();
-        let shared = self.shared.clone();
-        let outcome: Arc<parking_lot::Mutex<Result<(), String>>> =
-            Arc::new(parking_lot::Mutex::new(Ok(())));
-        let out = outcome.clone();
-        // SAFETY: raw C API use on the state mlua hands us, balanced stack.
-        let r = unsafe {
-            lua.exec_raw::<()>((), move |l| {
-                shared.main.store(l, Ordering::SeqCst);
-                install_resume_tracker(l);
-                ffi::lua_pushcfunction(l, traceback);
-                let base = ffi::lua_gettop(l);
-                if ffi::luaL_loadfilex(l, loader_c.as_ptr(), ptr::null()) != ffi::LUA_OK {
-                    let err = lua_string(l, -1);
-                    *out.lock() = Err(format!("Can't load {loader} : {err}"));
-                    ffi::lua_settop(l, base - 1);
-                    return;
-                }
-                ffi::lua_pushlstring(l, args_owned.as_ptr() as *const c_char, args_owned.len());
-                if ffi::lua_pcall(l, 1, 0, base) != ffi::LUA_OK {
-                    let err = lua_string(l, -1);
-                    *out.lock() = Err(format!("lua loader error : {err}"));
-                }
-                ffi::lua_settop(l, base - 1);
-            })
-        };
-        if let Err(e) = r {
-            return Err(format!("lua loader error : {e}"));
+        if let Some(e) = error {
+            return Err(e);
         }
-        let result = std::mem::replace(&mut *outcome.lock(), Ok(()));
-        result?;
-        if let Ok(Some(limit)) = lua.named_registry_value::<Option<i64>>("memlimit") {
+        if let Some(limit) = memlimit {
             let limit = limit.max(0) as usize;
-            let _ = lua.set_memory_limit(limit);
+            self.shared.account.set_limit(limit);
             ctx.log(format!(
                 "Set memory limit to {:.2} M",
                 limit as f64 / (1024.0 * 1024.0)
             ));
-            let _ = lua.set_named_registry_value("memlimit", mlua::Value::Nil);
         }
         Ok(())
     }
@@ -364,21 +328,68 @@ impl Snlua {
             ctx.log(line);
         }
     }
+}
 
-    fn check_memory(&mut self, ctx: &Context) {
-        let Some(lua) = self.lua.as_ref() else { return };
-        let mem = lua.used_memory();
-        self.shared.memory.store(mem, Ordering::Relaxed);
-        if mem > self.mem_report {
-            while mem > self.mem_report {
-                self.mem_report *= 2;
-            }
-            ctx.log(format!(
-                "Memory warning {:.2} M",
-                mem as f64 / (1024.0 * 1024.0)
-            ));
-        }
+/// The protected part of the start: arguments are the shared state (light
+/// userdata), lua_path, lua_cpath, luaservice, lualoader, the service's
+/// argument string and preload (or nil). Returns (error text or nil,
+/// memlimit or nil).
+unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
+    ffi::lua_gc(l, ffi::LUA_GCSTOP, 0);
+    // skynet.profile replaces coroutine.resume / wrap.
+    ffi::luaL_requiref(l, c"skynet.profile".as_ptr(), luaopen_skynet_profile, 0);
+    ffi::lua_getglobal(l, c"coroutine".as_ptr());
+    ffi::lua_getfield(l, -2, c"resume".as_ptr());
+    ffi::lua_setfield(l, -2, c"resume".as_ptr());
+    ffi::lua_getfield(l, -2, c"wrap".as_ptr());
+    ffi::lua_setfield(l, -2, c"wrap".as_ptr());
+    ffi::lua_pop(l, 2);
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, c"skynet_context".as_ptr());
+    ffi::luaL_requiref(l, c"skynet.codecache".as_ptr(), luaopen_skynet_codecache, 0);
+    ffi::lua_pop(l, 1);
+    crate::libs::preload_all(l);
+    install_resume_tracker(l);
+    ffi::lua_gc(l, ffi::LUA_GCRESTART, 0);
+    ffi::lua_pushvalue(l, 2);
+    ffi::lua_setglobal(l, c"LUA_PATH".as_ptr());
+    ffi::lua_pushvalue(l, 3);
+    ffi::lua_setglobal(l, c"LUA_CPATH".as_ptr());
+    ffi::lua_pushvalue(l, 4);
+    ffi::lua_setglobal(l, c"LUA_SERVICE".as_ptr());
+    if ffi::lua_isnil(l, 7) == 0 {
+        ffi::lua_pushvalue(l, 7);
+        ffi::lua_setglobal(l, c"LUA_PRELOAD".as_ptr());
     }
+    ffi::lua_pushcfunction(l, traceback);
+    let tb = ffi::lua_gettop(l);
+    let loader = ffi::lua_tolstring(l, 5, ptr::null_mut());
+    if ffi::luaL_loadfilex(l, loader, ptr::null()) != ffi::LUA_OK {
+        ffi::lua_pushstring(l, c"Can't load ".as_ptr());
+        ffi::lua_pushvalue(l, 5);
+        ffi::lua_pushstring(l, c" : ".as_ptr());
+        ffi::lua_rotate(l, -4, -1);
+        ffi::lua_concat(l, 4);
+        ffi::lua_pushnil(l);
+        return 2;
+    }
+    ffi::lua_pushvalue(l, 6);
+    if ffi::lua_pcall(l, 1, 0, tb) != ffi::LUA_OK {
+        ffi::lua_pushstring(l, c"lua loader error : ".as_ptr());
+        ffi::lua_rotate(l, -2, 1);
+        ffi::lua_concat(l, 2);
+        ffi::lua_pushnil(l);
+        return 2;
+    }
+    ffi::lua_pushnil(l);
+    if ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"memlimit".as_ptr()) == ffi::LUA_TNUMBER {
+        ffi::lua_pushnil(l);
+        ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, c"memlimit".as_ptr());
+    } else {
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushnil(l);
+    }
+    2
 }
 
 /// The string at `idx` (or a description of a non-string value).
@@ -448,7 +459,7 @@ fn on_signal(shared: &SnluaShared, sig: i32) {
         }
         shared.trap.store(-1, Ordering::SeqCst);
     } else if sig == 1 {
-        let mem = shared.memory.load(Ordering::Relaxed);
+        let mem = shared.lua_memory();
         shared
             .context()
             .log(format!("Current Memory {:.3}K", mem as f64 / 1024.0));

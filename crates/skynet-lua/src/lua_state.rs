@@ -1,0 +1,230 @@
+//! One Lua state of a service, created on the raw C API with an allocator
+//! that accounts for the service's memory. Stands for the reference's
+//! `lalloc` and state handling in `service_snlua.c`.
+//!
+//! The allocator keeps the byte count of the state, refuses to grow it past
+//! the memory limit (`skynet.memlimit`; a failed allocation is a Lua memory
+//! error, as in the reference), and logs `Memory warning %.2f M` each time
+//! the count passes a threshold that then doubles (first at 32 MiB).
+//! Creating the state directly (rather than through mlua's `Lua`) keeps a
+//! new service small and quick to start and close.
+
+use std::ffi::{c_int, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use mlua::ffi::{self, lua_State};
+
+/// The first memory warning is given past this many bytes.
+pub const MEMORY_WARNING_REPORT: usize = 32 * 1024 * 1024;
+
+/// Memory figures of one state, shared with whoever reports on them.
+pub struct MemoryAccount {
+    used: AtomicUsize,
+    limit: AtomicUsize,
+    report: AtomicUsize,
+    /// Where warnings go (the service's log line).
+    warn: Box<dyn Fn(String) + Send + Sync>,
+}
+
+impl MemoryAccount {
+    pub fn new(warn: Box<dyn Fn(String) + Send + Sync>) -> MemoryAccount {
+        MemoryAccount {
+            used: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            report: AtomicUsize::new(MEMORY_WARNING_REPORT),
+            warn,
+        }
+    }
+
+    /// Bytes in use by the state.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit in bytes (0: none).
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+}
+
+/// The `lua_Alloc` of service states.
+unsafe extern "C" fn account_alloc(
+    ud: *mut c_void,
+    ptr: *mut c_void,
+    osize: usize,
+    nsize: usize,
+) -> *mut c_void {
+    // SAFETY: `ud` is the MemoryAccount that the LuaState keeps alive for
+    // as long as the Lua state exists.
+    let account = &*(ud as *const MemoryAccount);
+    let before = account.used.load(Ordering::Relaxed);
+    let old = if ptr.is_null() { 0 } else { osize };
+    let after = before.wrapping_add(nsize).wrapping_sub(old);
+    if nsize == 0 {
+        account.used.store(after, Ordering::Relaxed);
+        libc::free(ptr);
+        return ptr::null_mut();
+    }
+    let limit = account.limit.load(Ordering::Relaxed);
+    if limit != 0 && after > limit && (ptr.is_null() || nsize > osize) {
+        return ptr::null_mut();
+    }
+    let p = libc::realloc(ptr, nsize);
+    if p.is_null() {
+        return p;
+    }
+    account.used.store(after, Ordering::Relaxed);
+    let report = account.report.load(Ordering::Relaxed);
+    if after > report {
+        account.report.store(report * 2, Ordering::Relaxed);
+        (account.warn)(format!(
+            "Memory warning {:.2} M",
+            after as f64 / (1024.0 * 1024.0)
+        ));
+    }
+    p
+}
+
+/// An owned Lua state (closed on drop).
+pub struct LuaState {
+    state: NonNull<lua_State>,
+    account: Arc<MemoryAccount>,
+}
+
+// SAFETY: a service's Lua state is used by one thread at a time (the
+// worker dispatching the service); the Lua core has no thread affinity.
+unsafe impl Send for LuaState {}
+
+impl LuaState {
+    /// A new state with the standard libraries open, or `None` when Lua
+    /// cannot allocate one.
+    pub fn new(account: Arc<MemoryAccount>) -> Option<LuaState> {
+        let ud = Arc::as_ptr(&account) as *mut c_void;
+        // SAFETY: the allocator and its user data stay valid for the life of
+        // the state (the Arc is kept in the LuaState).
+        let l = unsafe { new_state(ud) };
+        let state = NonNull::new(l)?;
+        // SAFETY: a fresh state; opening the libraries can only fail on
+        // memory, which Lua reports through its panic function — run it
+        // protected instead.
+        let ok = unsafe {
+            ffi::lua_pushcfunction(l, open_libs);
+            ffi::lua_pcall(l, 0, 0, 0) == ffi::LUA_OK
+        };
+        let me = LuaState { state, account };
+        if ok {
+            Some(me)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut lua_State {
+        self.state.as_ptr()
+    }
+
+    pub fn account(&self) -> &Arc<MemoryAccount> {
+        &self.account
+    }
+}
+
+unsafe extern "C-unwind" fn open_libs(l: *mut lua_State) -> c_int {
+    // Like the reference: libraries ignore LUA_PATH/LUA_CPATH env vars.
+    ffi::lua_pushboolean(l, 1);
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, c"LUA_NOENV".as_ptr());
+    ffi::luaL_openlibs(l);
+    0
+}
+
+#[cfg(not(feature = "lua55"))]
+unsafe fn new_state(ud: *mut c_void) -> *mut lua_State {
+    ffi::lua_newstate(account_alloc, ud)
+}
+
+#[cfg(feature = "lua55")]
+unsafe fn new_state(ud: *mut c_void) -> *mut lua_State {
+    ffi::lua_newstate(account_alloc, ud, ffi::luai_makeseed())
+}
+
+impl Drop for LuaState {
+    fn drop(&mut self) {
+        // SAFETY: the state is ours and closed exactly once.
+        unsafe { ffi::lua_close(self.state.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn run(l: *mut lua_State, code: &str) -> Result<(), String> {
+        let c = std::ffi::CString::new(code).unwrap();
+        // SAFETY: a valid state; the chunk runs protected.
+        unsafe {
+            if ffi::luaL_loadstring(l, c.as_ptr()) != ffi::LUA_OK
+                || ffi::lua_pcall(l, 0, 0, 0) != ffi::LUA_OK
+            {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                let s = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
+                    .into_owned();
+                ffi::lua_pop(l, 1);
+                return Err(s);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn counts_memory_and_enforces_the_limit() {
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let w = warnings.clone();
+        let account = Arc::new(MemoryAccount::new(Box::new(move |s| {
+            w.lock().unwrap().push(s)
+        })));
+        let state = LuaState::new(account.clone()).expect("state");
+        let base = account.used();
+        assert!(
+            base > 1000,
+            "a state with its libraries takes memory: {base}"
+        );
+        run(state.as_ptr(), "t = {} for i = 1, 10000 do t[i] = i end").unwrap();
+        assert!(account.used() > base + 100_000);
+        run(state.as_ptr(), "t = nil collectgarbage()").unwrap();
+        assert!(account.used() < base + 50_000);
+        account.set_limit(account.used() + 64 * 1024);
+        let err = run(
+            state.as_ptr(),
+            "local t = {} for i = 1, 1000000 do t[i] = tostring(i) end",
+        )
+        .unwrap_err();
+        assert_eq!(err, "not enough memory");
+        // Still usable after the failure.
+        run(state.as_ptr(), "collectgarbage() x = 1 + 1").unwrap();
+        assert!(warnings.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn warns_past_the_threshold_and_doubles_it() {
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let w = warnings.clone();
+        let account = Arc::new(MemoryAccount::new(Box::new(move |s| {
+            w.lock().unwrap().push(s)
+        })));
+        account.report.store(256 * 1024, Ordering::Relaxed);
+        let state = LuaState::new(account.clone()).expect("state");
+        run(state.as_ptr(), "t = {} for i = 1, 40000 do t[i] = {i} end").unwrap();
+        let w = warnings.lock().unwrap();
+        assert!(!w.is_empty());
+        assert!(w[0].starts_with("Memory warning 0.2"), "{w:?}");
+        assert!(w.iter().all(|s| s.ends_with(" M")));
+        assert!(account.report.load(Ordering::Relaxed) > 256 * 1024);
+    }
+}
