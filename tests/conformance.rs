@@ -746,7 +746,6 @@ fn lib_snax() {
 }
 
 #[test]
-#[ignore = "needs skynet.datasheet, a later issue"]
 fn lib_datasheet() {
     run_suite(&Suite {
         file: "lib_datasheet",
