@@ -944,7 +944,6 @@ fn debug_console_memory_commands() {
 
 /// The interactive debugger (debug-console.md `debug address`).
 #[test]
-#[ignore = "needs service/debug_agent.lua and skynet.remotedebug, not built yet"]
 fn debug_console_debugger() {
     let (_node, port, target) = console_node();
     let hex = bare_hex(&target);

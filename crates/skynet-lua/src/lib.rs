@@ -9,6 +9,7 @@ pub mod core;
 pub mod crypt;
 pub mod datalibs;
 pub mod datasheet;
+pub mod debugchannel;
 mod frozen;
 pub mod libs;
 pub mod lua_state;

@@ -7,11 +7,11 @@ use std::ffi::{c_int, CString};
 
 use mlua::ffi::{self, lua_CFunction, lua_State};
 
-use crate::{bson, cluster, core, crypt, md5, netpack, socketdriver, sproto};
+use crate::{bson, cluster, core, crypt, debugchannel, md5, netpack, socketdriver, sproto, tls};
 
 /// Module names and openers (besides the shared-data family of
 /// [`crate::datalibs`]).
-const MODULES: [(&str, lua_CFunction); 10] = [
+const MODULES: [(&str, lua_CFunction); 13] = [
     ("skynet.core", core::luaopen_skynet_core),
     (
         "skynet.socketdriver",
@@ -25,6 +25,12 @@ const MODULES: [(&str, lua_CFunction); 10] = [
     ("md5.core", md5::luaopen_md5),
     ("bson", bson::luaopen_bson),
     ("sproto.core", sproto::luaopen_sproto_core),
+    (
+        "skynet.debugchannel",
+        debugchannel::luaopen_skynet_debugchannel,
+    ),
+    ("ltls.c", tls::luaopen_ltls_c),
+    ("ltls.init.c", tls::luaopen_ltls_init_c),
 ];
 
 /// Every module name with its opener.
