@@ -25,4 +25,5 @@ pub mod snlua;
 pub mod socketdriver;
 pub mod sproto;
 pub mod stm;
+pub mod tls;
 mod udata;
