@@ -79,6 +79,24 @@ unsafe fn check_session<'a>(l: State, idx: c_int) -> &'a mut Session {
     tls
 }
 
+/// Gives the value of `result`, or raises its error text like `luaL_error`
+/// (the text is copied to a fixed buffer and freed before the jump).
+///
+/// # Safety
+/// `l` is running a C function; the calling frames own nothing with a
+/// destructor.
+unsafe fn or_raise<T>(l: State, result: Result<T, String>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(text) => {
+            let mut m = Msg::new();
+            m.push_bytes(text.as_bytes());
+            drop(text);
+            raise_msg(l, 1, &m)
+        }
+    }
+}
+
 /// The optional string argument `idx` as bytes (nil, none or a non-string
 /// count as empty, as `lua_tolstring` giving NULL does in the reference).
 ///
@@ -98,9 +116,7 @@ unsafe extern "C-unwind" fn ctx_set_cert(l: State) -> c_int {
     };
     let certfile = Path::new(OsStr::from_bytes(certfile));
     let keyfile = Path::new(OsStr::from_bytes(keyfile));
-    if let Err(m) = ctx.set_cert(certfile, keyfile) {
-        raise_msg(l, 1, &m);
-    }
+    or_raise(l, ctx.set_cert(certfile, keyfile));
     0
 }
 
@@ -109,9 +125,7 @@ unsafe extern "C-unwind" fn ctx_set_ciphers(l: State) -> c_int {
     let Some(list) = to_bytes(l, 2) else {
         raise(l, format_args!("need cipher list"))
     };
-    if let Err(m) = ctx.set_ciphers(list) {
-        raise_msg(l, 1, &m);
-    }
+    or_raise(l, ctx.set_ciphers(list));
     0
 }
 
@@ -172,10 +186,7 @@ unsafe extern "C-unwind" fn l_newtls(l: State) -> c_int {
     } else {
         ctx.server_config().and_then(Session::server)
     };
-    match made {
-        Ok(tls) => *slot = Some(tls),
-        Err(m) => raise_msg(l, 1, &m),
-    }
+    *slot = Some(or_raise(l, made));
     // The TLS object keeps its context alive, as in the reference.
     ffi::lua_pushvalue(l, 2);
     ffi::lua_setiuservalue(l, -2, 1);
@@ -195,9 +206,7 @@ unsafe extern "C-unwind" fn tls_finished(l: State) -> c_int {
 
 unsafe extern "C-unwind" fn tls_handshake(l: State) -> c_int {
     let tls = check_session(l, 1);
-    if let Err(m) = tls.handshake(opt_data(l, 2)) {
-        raise_msg(l, 1, &m);
-    }
+    or_raise(l, tls.handshake(opt_data(l, 2)));
     if tls.outgoing().is_empty() {
         return 0;
     }
@@ -208,9 +217,7 @@ unsafe extern "C-unwind" fn tls_handshake(l: State) -> c_int {
 
 unsafe extern "C-unwind" fn tls_read(l: State) -> c_int {
     let tls = check_session(l, 1);
-    if let Err(m) = tls.read(opt_data(l, 2)) {
-        raise_msg(l, 1, &m);
-    }
+    or_raise(l, tls.read(opt_data(l, 2)));
     push_bytes(l, tls.plain());
     tls.clear_plain();
     1
@@ -218,9 +225,7 @@ unsafe extern "C-unwind" fn tls_read(l: State) -> c_int {
 
 unsafe extern "C-unwind" fn tls_write(l: State) -> c_int {
     let tls = check_session(l, 1);
-    if let Err(m) = tls.write(opt_data(l, 2)) {
-        raise_msg(l, 1, &m);
-    }
+    or_raise(l, tls.write(opt_data(l, 2)));
     push_bytes(l, tls.outgoing());
     tls.clear_outgoing();
     1

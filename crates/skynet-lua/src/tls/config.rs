@@ -10,7 +10,6 @@
 //! the key of the certificate the server presented; a server asks for no
 //! client certificate. TLS 1.2 and 1.3 are offered (rustls has nothing older).
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,8 +22,6 @@ use rustls::sign::CertifiedKey;
 use rustls::{
     ClientConfig, DigitallySignedStruct, Error, ServerConfig, SignatureScheme, SupportedCipherSuite,
 };
-
-use crate::capi::Msg;
 
 /// OpenSSL's names for the suites rustls implements, next to the rustls /
 /// IANA name; `set_ciphers` takes either spelling.
@@ -73,13 +70,6 @@ const SRTP_PROFILES: [&str; 6] = [
     "SRTP_AEAD_AES_256_GCM",
 ];
 
-/// Builds a message for an error raised to Lua.
-pub(crate) fn msg(args: std::fmt::Arguments) -> Msg {
-    let mut m = Msg::new();
-    let _ = m.write_fmt(args);
-    m
-}
-
 /// One `newctx()` object.
 #[derive(Default)]
 pub(crate) struct SslCtx {
@@ -105,26 +95,24 @@ impl SslCtx {
 
     /// `set_cert(certfile, keyfile)`: a PEM certificate chain (leaf first)
     /// and a PEM private key (PKCS#1, PKCS#8 or SEC1) that must match it.
-    pub(crate) fn set_cert(&mut self, certfile: &Path, keyfile: &Path) -> Result<(), Msg> {
+    pub(crate) fn set_cert(&mut self, certfile: &Path, keyfile: &Path) -> Result<(), String> {
         let chain: Vec<CertificateDer<'static>> = match CertificateDer::pem_file_iter(certfile) {
             Ok(certs) => certs.collect::<Result<_, _>>().unwrap_or_default(),
             Err(_) => Vec::new(),
         };
         if chain.is_empty() {
-            return Err(msg(format_args!(
-                "SSL_CTX_use_certificate_chain_file error:0"
-            )));
+            return Err("SSL_CTX_use_certificate_chain_file error:0".to_owned());
         }
         let Ok(key) = PrivateKeyDer::from_pem_file(keyfile) else {
-            return Err(msg(format_args!("SSL_CTX_use_PrivateKey_file error:0")));
+            return Err("SSL_CTX_use_PrivateKey_file error:0".to_owned());
         };
         let provider = self.provider();
         let Ok(signing_key) = provider.key_provider.load_private_key(key) else {
-            return Err(msg(format_args!("SSL_CTX_use_PrivateKey_file error:0")));
+            return Err("SSL_CTX_use_PrivateKey_file error:0".to_owned());
         };
         let certified = CertifiedKey::new(chain, signing_key);
         if certified.keys_match().is_err() {
-            return Err(msg(format_args!("SSL_CTX_check_private_key error:0")));
+            return Err("SSL_CTX_check_private_key error:0".to_owned());
         }
         self.cert = Some(Arc::new(certified));
         self.server = None;
@@ -135,8 +123,8 @@ impl SslCtx {
     /// (OpenSSL's or the IANA spelling) restricting the suites offered, and
     /// SRTP profile names (accepted, no effect). Any other name is refused
     /// with the reference's error text and leaves the context unchanged.
-    pub(crate) fn set_ciphers(&mut self, list: &[u8]) -> Result<(), Msg> {
-        let refused = || msg(format_args!("SSL_CTX_set_tlsext_use_srtp error:1"));
+    pub(crate) fn set_ciphers(&mut self, list: &[u8]) -> Result<(), String> {
+        let refused = || "SSL_CTX_set_tlsext_use_srtp error:1".to_owned();
         let Ok(list) = std::str::from_utf8(list) else {
             return Err(refused());
         };
@@ -166,7 +154,7 @@ impl SslCtx {
     }
 
     /// The client configuration (built once per settings).
-    pub(crate) fn client_config(&mut self) -> Result<Arc<ClientConfig>, Msg> {
+    pub(crate) fn client_config(&mut self) -> Result<Arc<ClientConfig>, String> {
         if let Some(config) = &self.client {
             return Ok(Arc::clone(config));
         }
@@ -176,7 +164,7 @@ impl SslCtx {
         });
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| msg(format_args!("SSL_CTX_new client failed. {e}\n")))?
+            .map_err(|e| format!("SSL_CTX_new client failed. {e}\n"))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
@@ -187,13 +175,13 @@ impl SslCtx {
 
     /// The server configuration (built once per settings). Without a
     /// certificate it still builds: handshakes then fail, as OpenSSL's do.
-    pub(crate) fn server_config(&mut self) -> Result<Arc<ServerConfig>, Msg> {
+    pub(crate) fn server_config(&mut self) -> Result<Arc<ServerConfig>, String> {
         if let Some(config) = &self.server {
             return Ok(Arc::clone(config));
         }
         let config = ServerConfig::builder_with_provider(Arc::new(self.provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| msg(format_args!("SSL_CTX_new server failed. {e}\n")))?
+            .map_err(|e| format!("SSL_CTX_new server failed. {e}\n"))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(FixedCert(self.cert.clone())));
         let config = Arc::new(config);
@@ -258,10 +246,6 @@ impl ServerCertVerifier for AcceptAnyServer {
 mod tests {
     use super::*;
 
-    fn text(m: Msg) -> String {
-        String::from_utf8_lossy(m.as_bytes()).into_owned()
-    }
-
     #[test]
     fn cipher_names_in_both_spellings_restrict_the_suites() {
         let mut ctx = SslCtx::default();
@@ -298,7 +282,7 @@ mod tests {
             .expect("srtp profile");
         assert!(ctx.suites.is_none());
         let err = ctx.set_ciphers(b"RC4-MD5").expect_err("unknown");
-        assert_eq!(text(err), "SSL_CTX_set_tlsext_use_srtp error:1");
+        assert_eq!(err, "SSL_CTX_set_tlsext_use_srtp error:1");
         assert!(ctx.suites.is_none());
     }
 
@@ -307,7 +291,7 @@ mod tests {
         let mut ctx = SslCtx::default();
         let none = Path::new("/nonexistent/skynet-tls-test.pem");
         let err = ctx.set_cert(none, none).expect_err("no cert file");
-        assert_eq!(text(err), "SSL_CTX_use_certificate_chain_file error:0");
+        assert_eq!(err, "SSL_CTX_use_certificate_chain_file error:0");
         assert!(ctx.cert.is_none());
     }
 }

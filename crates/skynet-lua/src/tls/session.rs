@@ -4,8 +4,8 @@
 //! the reference's lualib-src/ltls.c drives OpenSSL through a pair of memory
 //! BIOs. Sockets stay in Lua (http.tlshelper).
 //!
-//! Every method reports failures as a [`Msg`] (no destructor), so the Lua
-//! binding can raise right after the call returns.
+//! Every method reports a failure as the error text to raise; the Lua
+//! binding copies it into a fixed buffer and drops it before raising.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
@@ -13,9 +13,6 @@ use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
-
-use super::config::msg;
-use crate::capi::Msg;
 
 enum State {
     /// A client before its first use: the server name may still change
@@ -58,9 +55,8 @@ impl Session {
         }
     }
 
-    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Session, Msg> {
-        let conn =
-            ServerConnection::new(config).map_err(|_| msg(format_args!("SSL_new failed")))?;
+    pub(crate) fn server(config: Arc<ServerConfig>) -> Result<Session, String> {
+        let conn = ServerConnection::new(config).map_err(|_| "SSL_new failed".to_owned())?;
         Ok(Session::open(Connection::Server(conn)))
     }
 
@@ -99,14 +95,14 @@ impl Session {
     }
 
     /// The connection, made now for a client used the first time.
-    fn connection(&mut self) -> Result<&mut Connection, Msg> {
+    fn connection(&mut self) -> Result<&mut Connection, String> {
         if let State::Client { config, name } = &mut self.state {
             // Without a usable name rustls needs an address: none is sent.
             let name = name.take().unwrap_or(ServerName::IpAddress(
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED).into(),
             ));
             let conn = ClientConnection::new(Arc::clone(config), name)
-                .map_err(|_| msg(format_args!("SSL_new failed")))?;
+                .map_err(|_| "SSL_new failed".to_owned())?;
             *self = Session {
                 outgoing: std::mem::take(&mut self.outgoing),
                 plain: std::mem::take(&mut self.plain),
@@ -115,7 +111,7 @@ impl Session {
         }
         match &mut self.state {
             State::Open(conn) => Ok(conn),
-            _ => Err(msg(format_args!("context is closed"))),
+            _ => Err("context is closed".to_owned()),
         }
     }
 
@@ -130,39 +126,36 @@ impl Session {
     /// `handshake([records])`: takes the peer's records and queues the
     /// answer (see [`Session::take_outgoing`]). Raises once the handshake is
     /// over. Plain bytes that came along stay for the next `read`.
-    pub(crate) fn handshake(&mut self, input: &[u8]) -> Result<(), Msg> {
+    pub(crate) fn handshake(&mut self, input: &[u8]) -> Result<(), String> {
         if self.finished() {
-            return Err(msg(format_args!("handshake is finished")));
+            return Err("handshake is finished".to_owned());
         }
         let result = self.exchange(input);
-        result.map_err(|e| msg(format_args!("SSL_do_handshake error:1 ret:-1 ({e})")))
+        result.map_err(|e| format!("SSL_do_handshake error:1 ret:-1 ({e})"))
     }
 
     /// `read([records])`: takes the peer's records; the plain bytes
     /// decrypted so far are then in [`Session::take_plain`].
-    pub(crate) fn read(&mut self, input: &[u8]) -> Result<(), Msg> {
+    pub(crate) fn read(&mut self, input: &[u8]) -> Result<(), String> {
         let result = self.exchange(input);
-        result.map_err(|e| msg(format_args!("SSL_read error:1 ({e})")))
+        result.map_err(|e| format!("SSL_read error:1 ({e})"))
     }
 
     /// `write([plain])`: encrypts `plain`; the records are then in
     /// [`Session::take_outgoing`] with anything queued before.
-    pub(crate) fn write(&mut self, plain: &[u8]) -> Result<(), Msg> {
+    pub(crate) fn write(&mut self, plain: &[u8]) -> Result<(), String> {
         let conn = self.connection()?;
         if !plain.is_empty() {
             if let Err(e) = conn.writer().write_all(plain) {
-                return Err(msg(format_args!("SSL_write error:1 ({e})")));
+                return Err(format!("SSL_write error:1 ({e})"));
             }
         }
-        self.flush()
-            .map_err(|e| msg(format_args!("SSL_write error:1 ({e})")))
+        self.flush().map_err(|e| format!("SSL_write error:1 ({e})"))
     }
 
     /// Feeds records in, collects plain bytes and queued records.
     fn exchange(&mut self, input: &[u8]) -> Result<(), String> {
-        if let Err(m) = self.connection() {
-            return Err(String::from_utf8_lossy(m.as_bytes()).into_owned());
-        }
+        self.connection()?;
         let State::Open(conn) = &mut self.state else {
             return Ok(());
         };
