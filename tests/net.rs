@@ -942,6 +942,20 @@ fn debug_console_memory_commands() {
     assert_eq!(c.run("dumpheap"), "<CMD OK>\n");
 }
 
+/// What the debugger writes up to and including its next prompt (every
+/// prompt ends with `>`, which the outputs below never contain).
+fn debugger_output(c: &mut Console) -> String {
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.last() != Some(&b'>') {
+        c.reader
+            .read_exact(&mut byte)
+            .unwrap_or_else(|e| panic!("read the debugger ({e}); got so far: {out:?}"));
+        out.push(byte[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The interactive debugger (debug-console.md `debug address`).
 #[test]
 fn debug_console_debugger() {
@@ -950,13 +964,80 @@ fn debug_console_debugger() {
     let mut c = Console::connect(port);
     c.send(&format!("debug {hex}\n"));
     let prompt = format!("{target}>");
-    let mut buf = vec![0u8; prompt.len()];
-    c.reader.read_exact(&mut buf).expect("read the prompt");
-    assert_eq!(String::from_utf8_lossy(&buf), prompt);
+    assert_eq!(debugger_output(&mut c), prompt);
+
+    // expressions print their values, statements an empty line; globals persist
     c.send("1+1\n");
-    let mut answer = vec![0u8; 3 + prompt.len()];
-    c.reader.read_exact(&mut answer).expect("read the answer");
-    assert_eq!(String::from_utf8_lossy(&answer), format!("2\t\n{prompt}"));
+    assert_eq!(debugger_output(&mut c), format!("2\t\n{prompt}"));
+    c.send("x = 5\n");
+    assert_eq!(debugger_output(&mut c), format!("\n{prompt}"));
+    c.send("print(x)\n");
+    assert_eq!(debugger_output(&mut c), format!("5\t\n\n{prompt}"));
+    c.send("watch('nosuchproto')\n");
+    assert_eq!(
+        debugger_output(&mut c),
+        format!("No nosuchproto\t\n{prompt}")
+    );
+
+    // a break on the next "lua" message, made by a call from a second console
+    c.send("watch('lua')\n");
+    assert_eq!(debugger_output(&mut c), format!("\n{prompt}"));
+    let mut other = Console::connect(port);
+    other.send(&format!("call {hex} 'echo', 7\n"));
+    // stopped on the first line of the dispatch function
+    // (test/net/net_console_target.lua: 19 `if cmd == "echo"`, 20 retpack)
+    let stop = debugger_output(&mut c);
+    assert!(
+        stop.ends_with("net_console_target.lua(19)>"),
+        "not stopped at the dispatch function: {stop:?}"
+    );
+    let break_prompt = stop;
+    // lines are evaluated in the stopped frame
+    c.send("cmd\n");
+    assert_eq!(debugger_output(&mut c), format!("echo\t\n{break_prompt}"));
+    c.send("n\n");
+    let step = debugger_output(&mut c);
+    assert!(
+        step.ends_with("net_console_target.lua(20)>"),
+        "not stepped to the next line: {step:?}"
+    );
+    // stepping over the rest ends the break once the dispatch function
+    // returned: the request is answered, the prompt is the service's again
+    let mut steps = 0;
+    loop {
+        c.send("n\n");
+        let out = debugger_output(&mut c);
+        if out == prompt {
+            break;
+        }
+        assert!(out.contains("net_console_target.lua("), "{out:?}");
+        steps += 1;
+        assert!(steps < 5, "the break does not end");
+    }
+    let answer = other.line() + &other.line() + &other.line();
+    assert_eq!(answer, "1\t7\nn\t1\n<CMD OK>\n");
+
+    // `c` continues from a break at once
+    c.send("watch('lua', function(_, _, cmd, n) return n == 9 end)\n");
+    assert_eq!(debugger_output(&mut c), format!("\n{prompt}"));
+    // not a break: the condition is false
+    assert_eq!(
+        other.run(&format!("call {hex} 'echo', 8")),
+        "1\t8\nn\t1\n<CMD OK>\n"
+    );
+    other.send(&format!("call {hex} 'echo', 9\n"));
+    let stop = debugger_output(&mut c);
+    assert!(stop.ends_with("net_console_target.lua(19)>"), "{stop:?}");
+    c.send("c\n");
+    assert_eq!(debugger_output(&mut c), prompt);
+    let answer = other.line() + &other.line() + &other.line();
+    assert_eq!(answer, "1\t9\nn\t1\n<CMD OK>\n");
+
     assert_eq!(c.run("cont"), "<CMD OK>\n");
     assert_eq!(c.run("getenv myenv"), "myenv\thello\n<CMD OK>\n");
+    // the target left debug mode and serves requests as before
+    assert_eq!(
+        other.run(&format!("call {hex} 'echo', 8")),
+        "1\t8\nn\t1\n<CMD OK>\n"
+    );
 }
