@@ -959,7 +959,7 @@ fn debugger_output(c: &mut Console) -> String {
 /// The interactive debugger (debug-console.md `debug address`).
 #[test]
 fn debug_console_debugger() {
-    let (_node, port, target) = console_node();
+    let (node, port, target) = console_node();
     let hex = bare_hex(&target);
     let mut c = Console::connect(port);
     c.send(&format!("debug {hex}\n"));
@@ -1040,4 +1040,21 @@ fn debug_console_debugger() {
         other.run(&format!("call {hex} 'echo', 8")),
         "1\t8\nn\t1\n<CMD OK>\n"
     );
+
+    // closing the connection ends debug mode too
+    other.send(&format!("debug {hex}\n"));
+    assert_eq!(debugger_output(&mut other), prompt);
+    drop(other);
+    let mut left = 0;
+    let both = node.wait_line(|line| {
+        if logged(line)? == "Leave debug mode" {
+            left += 1;
+        }
+        (left == 2).then_some(())
+    });
+    assert!(both.is_some(), "debug mode not left; log:\n{}", node.log());
+    // so it can be debugged again
+    c.send(&format!("debug {hex}\n"));
+    assert_eq!(debugger_output(&mut c), prompt);
+    assert_eq!(c.run("cont"), "<CMD OK>\n");
 }
