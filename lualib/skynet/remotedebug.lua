@@ -217,8 +217,8 @@ end
 ---------------------------------------------------------------------------
 -- The session
 
--- `print` for the console: values tostring'd, each followed by TAB... joined
--- and ended by a newline (as the reference's redirected print).
+-- `print` for the console: the values tostring'd and a final newline, all
+-- joined by TAB ("2\t\n"; no values: "\n"), as the reference's redirected print.
 local function console_print(fd)
   return function(...)
     local parts = table.pack(...)
