@@ -1,0 +1,26 @@
+-- churn_server.lua — test service for tests/socket_churn.rs: a TCP echo
+-- server on skynet.socket (one coroutine per connection, as applications
+-- write them). Listens on 127.0.0.1 port 0 and logs `CHURN PORT <port>`;
+-- echoes whatever it reads until the peer goes away.
+local skynet = require "skynet"
+local socket = require "skynet.socket"
+
+local function serve(id)
+  socket.start(id)
+  while true do
+    local data = socket.read(id)
+    if not data then
+      break
+    end
+    socket.write(id, data)
+  end
+  socket.close(id)
+end
+
+skynet.start(function()
+  local listen, _, port = socket.listen("127.0.0.1", 0)
+  socket.start(listen, function(id)
+    skynet.fork(serve, id)
+  end)
+  skynet.error("CHURN PORT " .. tostring(port))
+end)
