@@ -149,7 +149,7 @@ unsafe fn new_state(ud: *mut c_void) -> *mut lua_State {
 
 #[cfg(feature = "lua55")]
 unsafe fn new_state(ud: *mut c_void) -> *mut lua_State {
-    ffi::lua_newstate(account_alloc, ud, ffi::luai_makeseed())
+    ffi::lua_newstate(account_alloc, ud, ffi::luaL_makeseed(std::ptr::null_mut()))
 }
 
 impl Drop for LuaState {
