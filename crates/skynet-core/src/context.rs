@@ -406,7 +406,7 @@ impl Context {
         if let Some(f) = self.logfile.lock().take() {
             drop(f);
         }
-        self.node.context_released(self.handle);
+        self.node.context_released();
     }
 
     /// Calls the service's signal handler, if any (the `SIGNAL` command).

@@ -389,8 +389,7 @@ impl Node {
     }
 
     /// Called when a context's instance has been released.
-    pub(crate) fn context_released(&self, handle: Handle) {
-        let _ = handle;
+    pub(crate) fn context_released(&self) {
         if self.live.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.shutdown();
         }
