@@ -2,12 +2,14 @@
 //! in the test, with a sink that collects the events, driven against
 //! std sockets on 127.0.0.1 (and ::1 when the machine has IPv6). Checks
 //! the events and their numbers, the bytes on the wire, priorities, the
-//! write-buffer warning, close semantics, UDP addressing and `info`.
+//! write-buffer warning, close semantics, UDP addressing (IPv4 and IPv6),
+//! the socket options the layer sets (keepalive, nodelay) and `info`.
 //! Stands for the behaviour of the reference's `socket_server.c`.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::mem::ManuallyDrop;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -535,4 +537,185 @@ fn ipv6_listener() {
     let _ = h.event();
     client.write_all(b"six").unwrap();
     assert_eq!(h.read_data(conn, 3), b"six");
+}
+
+/// The descriptor of this process whose socket has `local` as its own
+/// address and `peer` as its peer's, found through `/proc/self/fd`: how a
+/// test reaches a socket the layer opened, without an accessor in the
+/// layer.
+fn socket_fd(local: SocketAddr, peer: SocketAddr) -> Option<RawFd> {
+    for entry in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let is_socket = std::fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().starts_with("socket:"))
+            .unwrap_or(false);
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: the stream only lends std's getsockname/getpeername to a
+        // descriptor number; ManuallyDrop keeps it from closing a
+        // descriptor it does not own.
+        let probe = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(fd) });
+        if probe.local_addr().ok() == Some(local) && probe.peer_addr().ok() == Some(peer) {
+            return Some(fd);
+        }
+    }
+    None
+}
+
+/// An integer socket option of `fd`.
+fn int_option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> libc::c_int {
+    let mut value: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            &mut value as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
+    value
+}
+
+fn keepalive(fd: RawFd) -> libc::c_int {
+    int_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)
+}
+
+fn nodelay(fd: RawFd) -> libc::c_int {
+    int_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY)
+}
+
+/// Accepted and connected sockets get `SO_KEEPALIVE`; `nodelay` turns
+/// `TCP_NODELAY` on, and only when asked.
+#[test]
+fn keepalive_and_nodelay_on_accepted_and_connected_sockets() {
+    let h = Harness::new();
+    let (conn, mut client) = accept_pair(&h, 90, "127.0.0.1");
+    let fd = socket_fd(client.peer_addr().unwrap(), client.local_addr().unwrap())
+        .expect("the accepted socket's descriptor");
+    // A plain std socket has neither option: the checks can tell.
+    assert_eq!(keepalive(client.as_raw_fd()), 0);
+    assert_eq!(nodelay(client.as_raw_fd()), 0);
+    assert_eq!(keepalive(fd), 1, "accepted sockets get keepalive");
+    assert_eq!(nodelay(fd), 0, "nagle stays on until asked");
+    h.server.nodelay(conn);
+    assert!(h.sync().is_empty(), "nodelay reports nothing");
+    assert_eq!(nodelay(fd), 1);
+    // The connection still carries data both ways.
+    assert!(h.server.send(conn, SendData::Borrowed(b"quick")));
+    let mut buf = [0u8; 5];
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"quick");
+    client.write_all(b"back").unwrap();
+    assert_eq!(h.read_data(conn, 4), b"back");
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let id = h.server.connect(92, "127.0.0.1", port as i32).unwrap();
+    let e = h.event();
+    assert_eq!(
+        (e.owner, e.kind, e.id),
+        (92, SKYNET_SOCKET_TYPE_CONNECT, id)
+    );
+    let (peer, _) = listener.accept().unwrap();
+    let fd = socket_fd(peer.peer_addr().unwrap(), peer.local_addr().unwrap())
+        .expect("the connected socket's descriptor");
+    assert_eq!(keepalive(fd), 1, "connected sockets get keepalive");
+    assert_eq!(nodelay(fd), 0);
+    h.server.nodelay(id);
+    assert!(h.sync().is_empty());
+    assert_eq!(nodelay(fd), 1);
+
+    // Unknown and closed ids are ignored without a word.
+    h.server.close(92, id);
+    let e = h.event();
+    assert_eq!((e.kind, e.id), (SKYNET_SOCKET_TYPE_CLOSE, id));
+    h.server.nodelay(id);
+    h.server.nodelay(0x3fff_fff1);
+    assert!(h.sync().is_empty());
+}
+
+/// UDP on ::1: a dialled socket sends and receives, sender addresses
+/// come in the reference's 19-byte IPv6 layout (protocol 2, port in
+/// network order, 16 address bytes) and are accepted back by
+/// `udp_send`; a socket bound on ::1 sends by address; an IPv4
+/// destination is a protocol mismatch.
+#[test]
+fn udp_over_ipv6() {
+    let peer = match UdpSocket::bind("[::1]:0") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("no IPv6 loopback here ({e}); skipped");
+            return;
+        }
+    };
+    let peer_port = peer.local_addr().unwrap().port();
+    let h = Harness::new();
+    let id = h.server.udp_dial(100, "::1", peer_port as i32).unwrap();
+    let _ = h.sync();
+    assert!(h.server.send(id, SendData::Borrowed(b"ping6")));
+    let mut buf = [0u8; 64];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"ping6");
+    assert_eq!(from.ip(), std::net::Ipv6Addr::LOCALHOST);
+    peer.send_to(b"pong6!", from).unwrap();
+    let e = h.event();
+    assert_eq!(
+        (e.owner, e.kind, e.id, e.ud),
+        (100, SKYNET_SOCKET_TYPE_UDP, id, 6)
+    );
+    assert_eq!(&e.data[..6], b"pong6!");
+    let address = e.data[6..].to_vec();
+    let mut expect = vec![2u8];
+    expect.extend_from_slice(&peer_port.to_be_bytes());
+    expect.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    assert_eq!(address.len(), 19);
+    assert_eq!(address, expect, "sender address in the reference's layout");
+    assert!(h
+        .server
+        .udp_send(id, &address, SendData::Borrowed(b"reply6")));
+    let (n, _) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"reply6");
+
+    let info = h.server.info();
+    let me = info.iter().find(|i| i.id == id).unwrap();
+    assert_eq!(me.kind, SocketInfoKind::Udp);
+    assert_eq!(me.name, format!("::1:{peer_port}"), "no brackets");
+    assert_eq!((me.read, me.write), (6, 11));
+
+    // An IPv4 destination for an IPv6 socket.
+    h.server.udp_connect(id, "127.0.0.1", 9).unwrap();
+    let e = h.event();
+    assert_eq!(
+        (e.owner, e.kind, e.id, e.data.as_slice()),
+        (100, SKYNET_SOCKET_TYPE_ERROR, id, &b"protocol mismatch"[..])
+    );
+
+    // A socket bound on ::1 sends by address and hears the answer.
+    let bound = h.server.udp(101, Some("::1"), 0).unwrap();
+    let _ = h.sync();
+    assert!(h
+        .server
+        .udp_send(bound, &address, SendData::Borrowed(b"from bound")));
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"from bound");
+    assert_eq!(from.ip(), std::net::Ipv6Addr::LOCALHOST);
+    peer.send_to(b"ok", from).unwrap();
+    let e = h.event();
+    assert_eq!(
+        (e.owner, e.kind, e.id, e.ud),
+        (101, SKYNET_SOCKET_TYPE_UDP, bound, 2)
+    );
+    assert_eq!(&e.data[..2], b"ok");
+    assert_eq!(
+        &e.data[2..],
+        &address[..],
+        "the same peer, the same address"
+    );
 }
