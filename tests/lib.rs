@@ -514,6 +514,7 @@ fn sharemap() {
 }
 
 #[test]
+#[ignore = "flaky: node 1 may exit before node 2's after_delete case completes (seen once in CI); run with --ignored while investigating"]
 fn multicast_harbor() {
     let (master, a1, a2) = (free_port(), free_port(), free_port());
     let mut owner = LiveNode::start("mc-owner", &harbor_config(1, a1, master, true, "owner"));
