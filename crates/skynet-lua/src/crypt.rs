@@ -484,8 +484,11 @@ unsafe extern "C-unwind" fn l_hashkey(l: State) -> c_int {
 unsafe extern "C-unwind" fn l_randomkey(l: State) -> c_int {
     let mut key = [0u8; 8];
     fill_random(&mut key);
+    // The key's bytes must not xor to 0. The reference ORs bit 0 into the
+    // first byte, which leaves the xor at 0 when that bit was already set;
+    // flipping it always works.
     if key.iter().fold(0, |x, b| x ^ b) == 0 {
-        key[0] |= 1;
+        key[0] ^= 1;
     }
     push_bytes(l, &key);
     1
