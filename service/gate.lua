@@ -1,106 +1,94 @@
--- gate — the Lua gate service: accepts TCP clients and passes their
--- packages on (2-byte big-endian length framing, see snax.gateserver).
+-- gate — the Lua gate service, built on snax.gateserver: it accepts TCP
+-- clients, cuts their streams into 2-byte-length packages and passes each
+-- package either to an agent or to the watchdog.
 --
--- Stands for the reference's service/gate.lua. The watchdog (conf.watchdog,
--- or whoever sent "open") gets lua messages
---   "socket", "open", fd, addr | "close", fd | "error", fd, msg |
---   "warning", fd, size | "data", fd, package (clients not forwarded)
--- Commands (lua protocol, besides open/close of gateserver):
---   forward(fd [, client [, agent]]) packages of fd go to agent (default:
---       the caller) as PTYPE_CLIENT messages from `client` (default 0) with
---       the fd as session; reading starts
---   accept(fd)  start reading, packages go to the watchdog
+-- Stands for the reference's service/gate.lua. The watchdog (conf.watchdog
+-- of "open", else the service that sent "open") is told, as lua messages
+-- "socket", <event>, fd, ...:
+--   "open", fd, addr | "close", fd | "error", fd, msg | "warning", fd, size
+--   | "data", fd, package   (only for clients that are not forwarded)
+-- Lua commands besides gateserver's open/close:
+--   forward(fd [, client [, agent]])  from now on the packages of fd go to
+--       `agent` (default: the caller) as PTYPE_CLIENT messages whose source
+--       is `client` (default 0) and whose session is the fd; starts reading
+--   accept(fd)  start reading fd; its packages go to the watchdog
 --   kick(fd)    close the client
 
 local skynet = require "skynet"
 local gateserver = require "snax.gateserver"
-
-local watchdog
--- fd -> { fd, ip, agent, client }
-local connection = {}
 
 skynet.register_protocol {
   name = "client",
   id = skynet.PTYPE_CLIENT,
 }
 
-local handler = {}
+local watchdog
+-- fd -> { fd = fd, ip = addr, agent = <service or nil>, client = <source> }
+local clients = {}
 
-function handler.open(source, conf)
-  watchdog = conf.watchdog or source
-  return conf.address, conf.port
+local function tell_watchdog(event, fd, ...)
+  skynet.send(watchdog, "lua", "socket", event, fd, ...)
 end
 
-function handler.message(fd, msg, sz)
-  local c = connection[fd]
-  local agent = c.agent
-  if agent then
-    -- the message buffer travels on: gateserver does not free it
-    skynet.redirect(agent, c.client, "client", fd, msg, sz)
-  else
-    skynet.send(watchdog, "lua", "socket", "data", fd, skynet.tostring(msg, sz))
-    -- tostring copied the bytes; the buffer is ours to free
-    skynet.trash(msg, sz)
+-- A client leaves (closed or failed): forget it, then report `event`.
+local function leaving(event)
+  return function(fd, ...)
+    clients[fd] = nil
+    tell_watchdog(event, fd, ...)
   end
 end
 
-function handler.connect(fd, addr)
-  connection[fd] = { fd = fd, ip = addr }
-  skynet.send(watchdog, "lua", "socket", "open", fd, addr)
-end
-
-local function unforward(c)
-  if c.agent then
-    c.agent = nil
-    c.client = nil
-  end
-end
-
-local function forget(fd)
-  local c = connection[fd]
-  if c then
-    unforward(c)
-    connection[fd] = nil
-  end
-end
-
-function handler.disconnect(fd)
-  forget(fd)
-  skynet.send(watchdog, "lua", "socket", "close", fd)
-end
-
-function handler.error(fd, msg)
-  forget(fd)
-  skynet.send(watchdog, "lua", "socket", "error", fd, msg)
-end
-
-function handler.warning(fd, size)
-  skynet.send(watchdog, "lua", "socket", "warning", fd, size)
-end
-
-local CMD = {}
-
-function CMD.forward(source, fd, client, address)
-  local c = assert(connection[fd])
-  unforward(c)
-  c.client = client or 0
-  c.agent = address or source
+-- Where fd's packages go from now on (agent nil: the watchdog), and start
+-- reading it.
+local function route(fd, agent, client)
+  local c = assert(clients[fd])
+  c.agent, c.client = agent, client
   gateserver.openclient(fd)
 end
 
-function CMD.accept(_, fd)
-  local c = assert(connection[fd])
-  unforward(c)
-  gateserver.openclient(fd)
-end
+local commands = {
+  forward = function(source, fd, client, agent)
+    route(fd, agent or source, client or 0)
+  end,
+  accept = function(_, fd)
+    route(fd, nil, nil)
+  end,
+  kick = function(_, fd)
+    gateserver.closeclient(fd)
+  end,
+}
 
-function CMD.kick(_, fd)
-  gateserver.closeclient(fd)
-end
+gateserver.start {
+  open = function(source, conf)
+    watchdog = conf.watchdog or source
+    return conf.address, conf.port
+  end,
 
-function handler.command(cmd, source, ...)
-  local f = assert(CMD[cmd])
-  return f(source, ...)
-end
+  connect = function(fd, addr)
+    clients[fd] = { fd = fd, ip = addr }
+    tell_watchdog("open", fd, addr)
+  end,
 
-gateserver.start(handler)
+  message = function(fd, msg, sz)
+    local c = clients[fd]
+    if c.agent == nil then
+      -- the watchdog gets a copy, so the buffer is freed here
+      tell_watchdog("data", fd, skynet.tostring(msg, sz))
+      skynet.trash(msg, sz)
+      return
+    end
+    -- the buffer itself travels on; gateserver never frees it
+    skynet.redirect(c.agent, c.client, "client", fd, msg, sz)
+  end,
+
+  disconnect = leaving "close",
+  error = leaving "error",
+
+  warning = function(fd, size)
+    tell_watchdog("warning", fd, size)
+  end,
+
+  command = function(cmd, source, ...)
+    return assert(commands[cmd])(source, ...)
+  end,
+}

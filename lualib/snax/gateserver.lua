@@ -1,207 +1,228 @@
--- snax.gateserver — a framework for gate services: listens on a TCP port
--- and cuts the byte streams of its clients into packages (2-byte big-endian
--- length, then the body) with skynet.netpack.
+-- snax.gateserver — the skeleton of a gate service: it owns one listening
+-- TCP socket and turns the byte stream of every client into packages
+-- (2-byte big-endian length, then that many bytes), using skynet.netpack.
 --
--- Stands for the reference's lualib/snax/gateserver.lua. A gate calls
--- gateserver.start(handler) with:
---   handler.connect(fd, addr)        (required) a client connected; it is
---                                    not read from until openclient(fd)
---   handler.message(fd, msg, sz)     (required) one package (msg is owned by
---                                    the handler: forward, trash or tostring it)
---   handler.disconnect(fd), handler.error(fd, msg), handler.warning(fd, size)
---   handler.open(source, conf)       after the lua command "open" listened
---   handler.command(cmd, source, ...) every other lua command
---   handler.embed                    true: the caller already runs inside
---                                    skynet.start (no skynet.start here)
--- Lua commands: open(conf) with conf.address (default "0.0.0.0"),
--- conf.port, conf.maxclient (1024), conf.nodelay, conf.backlog; afterwards
--- conf.address/port hold the bound address. close() stops listening.
+-- Stands for the reference's lualib/snax/gateserver.lua, with the same API:
+--   gateserver.start(handler)   handler fields:
+--     connect(fd, addr)         required; a client was accepted. Nothing is
+--                               read from it before gateserver.openclient(fd)
+--     message(fd, msg, sz)      required; one package, a C buffer the handler
+--                               now owns (redirect it, trash it, or copy it)
+--     disconnect(fd)            optional; the client closed
+--     error(fd, msg)            optional; the client's socket failed
+--     warning(fd, size)         optional; `size` KB wait to be sent to fd
+--     open(source, conf)        optional; runs after the "open" command bound
+--                               the port; its results answer the command
+--     command(cmd, source, ...) the lua commands other than open and close
+--     embed                     true when the caller is already inside
+--                               skynet.start (the lua dispatch is set now)
+--   gateserver.openclient(fd), gateserver.closeclient(fd)
+-- Lua commands: "open", conf — conf.address ("0.0.0.0"), conf.port,
+-- conf.maxclient (1024), conf.nodelay, conf.backlog; once bound, conf.address
+-- and conf.port are replaced by the actual address and port. "close" stops
+-- listening.
 
 local skynet = require "skynet"
 local netpack = require "skynet.netpack"
-local socketdriver = require "skynet.socketdriver"
-
-local assert, setmetatable = assert, setmetatable
-local sformat = string.format
+local driver = require "skynet.socketdriver"
 
 local gateserver = {}
 
-local listen_fd -- the listening socket
-local queue -- netpack's queue of complete packages not dispatched yet
-local maxclient
-local clients = 0
-local nodelay = false
-
--- fd -> true (open), false (its read side closed); nil once closed
-local connection = {}
-
--- commands; when the service's state is released, free the queued packages
-local CMD = setmetatable({}, {
-  __gc = function()
-    netpack.clear(queue)
+-- All the state of the gate. `clients` maps an fd to true while it is open
+-- and to false once its peer closed (reading is over, writing may still
+-- go on); closed fds are absent. When the service's Lua state goes away the
+-- packages still queued in `pending` are released.
+local gate = setmetatable({
+  listener = nil, -- id of the listening socket
+  binding = nil, -- { fd, co, addr, port } while "open" waits for the bind
+  pending = nil, -- netpack queue of complete packages not handed out yet
+  limit = nil, -- conf.maxclient
+  nodelay = false,
+  online = 0, -- accepted clients whose close was not seen yet
+  clients = {},
+}, {
+  __gc = function(self)
+    netpack.clear(self.pending)
   end,
 })
 
--- Start reading from a client (after handler.connect decided to keep it).
 function gateserver.openclient(fd)
-  if connection[fd] then
-    socketdriver.start(fd)
+  if gate.clients[fd] then
+    driver.start(fd)
   end
 end
 
 function gateserver.closeclient(fd)
-  if connection[fd] ~= nil then
-    connection[fd] = nil
-    socketdriver.close(fd)
+  if gate.clients[fd] == nil then
+    return
   end
+  gate.clients[fd] = nil
+  driver.close(fd)
+end
+
+-- The socket events of netpack.filter, given the user's handler.
+local function socket_events(handler)
+  local clients = gate.clients
+
+  local function hand_out(fd, msg, sz)
+    if not clients[fd] then
+      local text = netpack.tostring(msg, sz)
+      skynet.error(string.format("Drop message from fd (%d) : %s", fd, text))
+      return
+    end
+    handler.message(fd, msg, sz)
+  end
+
+  -- Empties the queue. A delivery may block inside handler.message; the
+  -- fork started first then goes on with what is left, so one slow client
+  -- does not hold up the others. (When nothing blocks it finds the queue
+  -- empty and ends at once.)
+  local function empty_queue()
+    local fd, msg, sz = netpack.pop(gate.pending)
+    if fd == nil then
+      return
+    end
+    skynet.fork(empty_queue)
+    repeat
+      hand_out(fd, msg, sz)
+      fd, msg, sz = netpack.pop(gate.pending)
+    until fd == nil
+  end
+
+  local function optional(name, ...)
+    local f = handler[name]
+    if f then
+      f(...)
+    end
+  end
+
+  return {
+    data = hand_out,
+    more = empty_queue,
+
+    open = function(fd, addr)
+      local count = gate.online + 1
+      gate.online = count
+      if count >= gate.limit then
+        -- over the limit: refused before the handler hears of it
+        driver.shutdown(fd)
+        return
+      end
+      if gate.nodelay then
+        driver.nodelay(fd)
+      end
+      clients[fd] = true
+      handler.connect(fd, addr)
+    end,
+
+    close = function(fd)
+      if fd == gate.listener then
+        gate.listener = nil
+        return
+      end
+      gate.online = gate.online - 1
+      clients[fd] = clients[fd] and false
+      optional("disconnect", fd)
+    end,
+
+    error = function(fd, msg)
+      if fd == gate.listener then
+        skynet.error("gateserver accept error:", msg)
+        return
+      end
+      driver.shutdown(fd)
+      optional("error", fd, msg)
+    end,
+
+    warning = function(fd, size)
+      optional("warning", fd, size)
+    end,
+
+    -- a socket is bound; "open" waits for the one it listens on
+    init = function(id, addr, port)
+      local b = gate.binding
+      if not b then
+        return
+      end
+      assert(id == b.fd)
+      gate.binding = nil
+      b.addr, b.port = addr, port
+      skynet.wakeup(b.co)
+    end,
+  }
+end
+
+-- The lua commands the gate itself answers.
+local function gate_commands(handler)
+  local commands = {}
+
+  function commands.open(source, conf)
+    assert(not gate.listener)
+    local host = conf.address or "0.0.0.0"
+    gate.limit = conf.maxclient or 1024
+    gate.nodelay = conf.nodelay
+    skynet.error("Listen on", host, conf.port)
+    local id = driver.listen(host, conf.port, conf.backlog)
+    gate.listener = id
+    local b = { fd = id, co = coroutine.running() }
+    gate.binding = b
+    skynet.wait(b.co)
+    conf.address, conf.port = b.addr, b.port
+    driver.start(id)
+    if handler.open then
+      return handler.open(source, conf)
+    end
+  end
+
+  function commands.close()
+    assert(gate.listener)
+    driver.close(gate.listener)
+  end
+
+  return commands
 end
 
 function gateserver.start(handler)
   assert(handler.message)
   assert(handler.connect)
 
-  -- while CMD.open waits for the listen socket to be bound
-  local listening = {}
-
-  function CMD.open(source, conf)
-    assert(not listen_fd)
-    local address = conf.address or "0.0.0.0"
-    local port = conf.port
-    maxclient = conf.maxclient or 1024
-    nodelay = conf.nodelay
-    skynet.error("Listen on", address, port)
-    listen_fd = socketdriver.listen(address, port, conf.backlog)
-    local me = coroutine.running()
-    listening.co = me
-    listening.fd = listen_fd
-    skynet.wait(me)
-    conf.address = listening.addr
-    conf.port = listening.port
-    listening = nil
-    socketdriver.start(listen_fd)
-    if handler.open then
-      return handler.open(source, conf)
-    end
-  end
-
-  function CMD.close()
-    assert(listen_fd)
-    socketdriver.close(listen_fd)
-  end
-
-  local MSG = {}
-
-  local function deliver(fd, msg, sz)
-    if connection[fd] then
-      handler.message(fd, msg, sz)
-    else
-      skynet.error(sformat("Drop message from fd (%d) : %s", fd, netpack.tostring(msg, sz)))
-    end
-  end
-
-  MSG.data = deliver
-
-  -- Several packages arrived at once. handler.message may block, so a fork
-  -- goes on with the rest of the queue meanwhile (it finds nothing when the
-  -- handler does not block).
-  local function drain_queue()
-    local fd, msg, sz = netpack.pop(queue)
-    if not fd then
-      return
-    end
-    skynet.fork(drain_queue)
-    deliver(fd, msg, sz)
-    for nfd, nmsg, nsz in netpack.pop, queue do
-      deliver(nfd, nmsg, nsz)
-    end
-  end
-
-  MSG.more = drain_queue
-
-  function MSG.open(fd, addr)
-    clients = clients + 1
-    if clients >= maxclient then
-      socketdriver.shutdown(fd)
-      return
-    end
-    if nodelay then
-      socketdriver.nodelay(fd)
-    end
-    connection[fd] = true
-    handler.connect(fd, addr)
-  end
-
-  function MSG.close(fd)
-    if fd == listen_fd then
-      listen_fd = nil
-      return
-    end
-    clients = clients - 1
-    if connection[fd] then
-      connection[fd] = false
-    end
-    if handler.disconnect then
-      handler.disconnect(fd)
-    end
-  end
-
-  function MSG.error(fd, msg)
-    if fd == listen_fd then
-      skynet.error("gateserver accept error:", msg)
-      return
-    end
-    socketdriver.shutdown(fd)
-    if handler.error then
-      handler.error(fd, msg)
-    end
-  end
-
-  function MSG.warning(fd, size)
-    if handler.warning then
-      handler.warning(fd, size)
-    end
-  end
-
-  -- the listen socket is bound: where
-  function MSG.init(id, addr, port)
-    if listening and listening.co then
-      assert(id == listening.fd)
-      listening.addr = addr
-      listening.port = port
-      skynet.wakeup(listening.co)
-      listening.co = nil
-    end
-  end
+  local events = socket_events(handler)
+  local commands = gate_commands(handler)
 
   skynet.register_protocol {
     name = "socket",
     id = skynet.PTYPE_SOCKET,
     unpack = function(msg, sz)
-      return netpack.filter(queue, msg, sz)
+      return netpack.filter(gate.pending, msg, sz)
     end,
-    dispatch = function(_, _, q, kind, ...)
-      queue = q
-      if kind then
-        MSG[kind](...)
+    -- netpack.filter gives the queue first, then the event (none while a
+    -- package is still incomplete) and its arguments
+    dispatch = function(_, _, queue, event, ...)
+      gate.pending = queue
+      if event then
+        events[event](...)
       end
     end,
   }
 
-  local function init()
-    skynet.dispatch("lua", function(_, source, cmd, ...)
-      local f = CMD[cmd]
-      if f then
-        skynet.ret(skynet.pack(f(source, ...)))
-      else
-        skynet.ret(skynet.pack(handler.command(cmd, source, ...)))
-      end
+  local function answer(source, cmd, ...)
+    local own = commands[cmd]
+    if own then
+      return own(source, ...)
+    end
+    return handler.command(cmd, source, ...)
+  end
+
+  local function serve()
+    skynet.dispatch("lua", function(_, source, ...)
+      skynet.ret(skynet.pack(answer(source, ...)))
     end)
   end
 
   if handler.embed then
-    init()
+    serve()
   else
-    skynet.start(init)
+    skynet.start(serve)
   end
 end
 
