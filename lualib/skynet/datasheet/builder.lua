@@ -1,194 +1,201 @@
--- skynet.datasheet.builder — the writer side of skynet.datasheet.
+-- skynet.datasheet.builder — the publishing side of skynet.datasheet, and
+-- the `datasheet` service that tracks who reads which version.
 --
--- Stands for the reference's lualib/skynet/datasheet/builder.lua. The
--- builder dumps a table into a document (skynet.datasheet.dump), publishes
--- it (skynet.datasheet.core.stringpointer) and tells the `datasheet`
--- service (made here with skynet.service) its handle. An update publishes a
--- diff against the previous version, so readers keep their tables and see
--- the new values in them. A version is released once every reader moved on
--- (the service answers the builder's `collect` call).
---   new(name, tbl | document)     update(name, tbl | document)
---   compile(tbl) -> document      (a document can be passed instead of tbl)
+-- Stands for the reference's lualib/skynet/datasheet/builder.lua.
+--   new(name, tbl | doc)      publish the first version of a sheet
+--   update(name, tbl | doc)   publish a new version, as a diff against the
+--                             last one (skynet.datasheet.dump.diff), so that
+--                             readers keep their tables and see new values
+--   compile(tbl) -> doc       the document of a table (a doc may be passed
+--                             to new/update instead of a table)
+-- A version is handed to the service as a handle of
+-- skynet.datasheet.core.stringpointer; the builder asks the service to tell
+-- it when nobody uses the version any more (`collect`) and then frees it.
+-- The service is created here (skynet.service, run by service_cell) when
+-- this module is initialised.
 
 local skynet = require "skynet"
 local dump = require "skynet.datasheet.dump"
 local core = require "skynet.datasheet.core"
 local service = require "skynet.service"
 
-local builder = {}
+local server -- the datasheet service
+local published = {} -- name -> { doc = last document, handle = its handle }
 
-local datasheet -- the service
-local current = {} -- name -> { doc = document, handle = handle }
-
-local function document(v)
+local function as_document(v)
   if type(v) == "string" then
     return v
   end
   return dump.dump(v)
 end
 
--- Lets go of a version once nobody reads it.
-local function release_when_unused(handle)
+-- Makes `doc` the newest version of `name`; its copy is freed once the
+-- service reports that no reader (and not the builder) holds it.
+local function publish(name, doc)
+  local handle = core.stringpointer(doc)
+  skynet.call(server, "lua", "update", name, handle)
+  published[name] = { doc = doc, handle = handle }
   skynet.fork(function()
-    skynet.call(datasheet, "lua", "collect", handle)
+    skynet.call(server, "lua", "collect", handle)
     core.release(handle)
   end)
 end
 
-local function publish(name, doc)
-  local handle = core.stringpointer(doc)
-  skynet.call(datasheet, "lua", "update", name, handle)
-  release_when_unused(handle)
-  return handle
-end
-
-function builder.new(name, v)
-  assert(current[name] == nil)
-  local doc = document(v)
-  current[name] = { doc = doc, handle = publish(name, doc) }
-end
-
-function builder.update(name, v)
-  local last = assert(current[name])
-  local doc = dump.diff(last.doc, document(v))
-  local handle = publish(name, doc)
-  skynet.send(datasheet, "lua", "release", last.handle)
-  current[name] = { doc = doc, handle = handle }
-end
-
-function builder.compile(v)
-  return dump.dump(v)
-end
-
--- The datasheet service, run by service_cell (no upvalue but _ENV).
-local function datasheet_service()
+-- Body of the `datasheet` service (service_cell runs it; it may use
+-- nothing of this file but _ENV).
+--
+-- Every version has a use count: the builder plus each reader holding it.
+-- A new version starts with the count of the one it replaces, since the
+-- holders of that one move to it by themselves (a reader's monitor call is
+-- answered with the new handle, then the reader releases the old one).
+local function keeper_main()
   local skynet = require "skynet"
 
-  local handles = {} -- handle -> { ref = readers (+1 for the builder), name, collect }
-  local sheets = {} -- name -> { handle = current handle, monitor = { [reader] = f } }
-  local readers = setmetatable({}, { -- reader -> { [handle] = true }
-    __index = function(t, reader)
-      local v = {}
-      t[reader] = v
-      return v
-    end,
-  })
+  local versions = {} -- handle -> { sheet = name, users = n, on_free = response }
+  local sheets = {} -- name -> { latest = handle, watchers = { [reader] = response } }
+  local holdings = {} -- reader -> { [handle] = true }
 
-  local command = {}
-
-  -- A reader (or the builder) lets go of `handle`. Letting go of the
-  -- current version also ends that reader's wait for a newer one (the
-  -- reference ends it for any handle, which loses the wait of a service
-  -- that is both builder and reader when the builder releases the old
-  -- version).
-  local function drop_reference(reader, handle)
-    local h = handles[handle]
-    h.ref = h.ref - 1
-    if h.ref == 0 and h.collect then
-      h.collect(true)
-      h.collect = nil
-      handles[handle] = nil
+  local function held_by(reader)
+    local set = holdings[reader]
+    if set == nil then
+      set = {}
+      holdings[reader] = set
     end
-    local sheet = sheets[h.name]
-    if sheet.handle == handle then
-      sheet.monitor[reader] = nil
+    return set
+  end
+
+  -- One use of `handle` by `reader` ends. Giving up the latest version also
+  -- cancels that reader's wait for a newer one (the reference cancels it on
+  -- any release, which loses the wait of a service that both builds and
+  -- reads when the builder gives up the previous version).
+  local function drop(reader, handle)
+    local v = versions[handle]
+    v.users = v.users - 1
+    if v.users == 0 and v.on_free then
+      local tell_builder = v.on_free
+      v.on_free = nil
+      versions[handle] = nil
+      tell_builder(true)
+    end
+    local sheet = sheets[v.sheet]
+    if sheet.latest == handle then
+      sheet.watchers[reader] = nil
     end
   end
 
-  -- from the builder: a new sheet, or a new version of one
-  function command.update(_, name, handle)
+  local on = {}
+
+  -- builder: a new sheet, or a new version of one; the readers waiting for
+  -- a newer version are answered before the builder is
+  function on.update(_, name, handle)
     local sheet = sheets[name]
-    if not sheet then
-      sheets[name] = { handle = handle, monitor = {} }
-      handles[handle] = { ref = 1, name = name }
+    if sheet == nil then
+      versions[handle] = { sheet = name, users = 1 }
+      sheets[name] = { latest = handle, watchers = {} }
     else
-      handles[handle] = { ref = handles[sheet.handle].ref, name = name }
-      sheet.handle = handle
-      for reader, notify in pairs(sheet.monitor) do
-        notify(true, handle)
-        sheet.monitor[reader] = nil
+      versions[handle] = { sheet = name, users = versions[sheet.latest].users }
+      sheet.latest = handle
+      local waiting = sheet.watchers
+      sheet.watchers = {}
+      for reader, answer in pairs(waiting) do
+        held_by(reader)[handle] = true
+        answer(true, handle)
       end
     end
     skynet.ret()
   end
 
-  -- from a reader
-  function command.query(reader, name)
-    local sheet = assert(sheets[name], "create data first")
-    local h = handles[sheet.handle]
-    h.ref = h.ref + 1
-    readers[reader][sheet.handle] = true
-    skynet.ret(skynet.pack(sheet.handle))
+  -- answers a reader's request with `handle`, which it holds from now on
+  local function hand_over(reader, handle)
+    held_by(reader)[handle] = true
+    skynet.retpack(handle)
   end
 
-  -- from a reader: answer when `handle` is replaced by a newer version
-  function command.monitor(reader, handle)
-    local h = assert(handles[handle], "Invalid data handle")
-    local sheet = sheets[h.name]
-    if sheet.handle ~= handle then
-      readers[reader][sheet.handle] = true
-      skynet.ret(skynet.pack(sheet.handle))
+  -- reader: the latest version of a sheet
+  function on.query(reader, name)
+    local latest = assert(sheets[name], "create data first").latest
+    versions[latest].users = versions[latest].users + 1
+    hand_over(reader, latest)
+  end
+
+  -- reader: answered with the version that replaces `handle` (at once if
+  -- there is one already)
+  function on.monitor(reader, handle)
+    local sheet = sheets[assert(versions[handle], "Invalid data handle").sheet]
+    if sheet.latest == handle then
+      assert(not sheet.watchers[reader])
+      sheet.watchers[reader] = skynet.response()
       return
     end
-    assert(not sheet.monitor[reader])
-    local respond = skynet.response()
-    sheet.monitor[reader] = function(ok, newer)
-      if ok then
-        readers[reader][newer] = true
+    hand_over(reader, sheet.latest)
+  end
+
+  -- reader or builder: `handle` is no longer used (a send, no answer)
+  function on.release(reader, handle)
+    held_by(reader)[handle] = nil
+    drop(reader, handle)
+  end
+
+  -- a reader's Lua state is closing: everything it held is dropped (a
+  -- send, no answer)
+  function on.close(reader)
+    for handle in pairs(holdings[reader] or {}) do
+      drop(reader, handle)
+    end
+    holdings[reader] = nil
+  end
+
+  -- builder: answered once nobody uses `handle`
+  function on.collect(_, handle)
+    local v = assert(versions[handle], "Invalid data handle")
+    if v.users == 0 then
+      versions[handle] = nil
+      return skynet.ret()
+    end
+    assert(v.on_free == nil, "Only one collect allows")
+    v.on_free = skynet.response()
+  end
+
+  -- debug INFO: name -> { handle, monitors = users } for the latest
+  -- versions, handle -> users for older ones still in use
+  skynet.info_func(function()
+    local report = {}
+    for handle, v in pairs(versions) do
+      if sheets[v.sheet].latest == handle then
+        report[v.sheet] = { handle = handle, monitors = v.users }
+      else
+        report[handle] = v.users
       end
-      respond(ok, newer)
     end
-  end
-
-  -- from a reader (or the builder): it no longer uses `handle` (no answer)
-  function command.release(reader, handle)
-    readers[reader][handle] = nil
-    drop_reference(reader, handle)
-  end
-
-  -- a reader is gone: drop everything it held (no answer)
-  function command.close(reader)
-    for handle in pairs(readers[reader]) do
-      drop_reference(reader, handle)
-    end
-    readers[reader] = nil
-  end
-
-  -- from the builder: answer once nobody uses `handle`
-  function command.collect(_, handle)
-    local h = assert(handles[handle], "Invalid data handle")
-    if h.ref == 0 then
-      handles[handle] = nil
-      skynet.ret()
-    else
-      assert(h.collect == nil, "Only one collect allows")
-      h.collect = skynet.response()
-    end
-  end
-
-  skynet.dispatch("lua", function(_, source, cmd, ...)
-    command[cmd](source, ...)
+    return report
   end)
 
-  skynet.info_func(function()
-    local info = {}
-    local others = {}
-    for handle, h in pairs(handles) do
-      others[handle] = h
-    end
-    for name, sheet in pairs(sheets) do
-      others[sheet.handle] = nil
-      info[name] = { handle = sheet.handle, monitors = handles[sheet.handle].ref }
-    end
-    for handle, h in pairs(others) do
-      info[handle] = h.ref
-    end
-    return info
+  skynet.dispatch("lua", function(_, source, what, ...)
+    local handler = on[what]
+    handler(source, ...)
   end)
 end
 
+local builder = {}
+
+function builder.compile(v)
+  return dump.dump(v)
+end
+
+function builder.new(name, v)
+  assert(published[name] == nil)
+  publish(name, as_document(v))
+end
+
+function builder.update(name, v)
+  local previous = assert(published[name])
+  publish(name, dump.diff(previous.doc, as_document(v)))
+  -- the builder's own hold on the previous version ends here
+  skynet.send(server, "lua", "release", previous.handle)
+end
+
 skynet.init(function()
-  datasheet = service.new("datasheet", datasheet_service)
+  server = service.new("datasheet", keeper_main)
 end)
 
 return builder

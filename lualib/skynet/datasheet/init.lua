@@ -1,88 +1,93 @@
--- skynet.datasheet — the reader side of skynet.datasheet.
+-- skynet.datasheet — the reading side of skynet.datasheet.
 --
--- Stands for the reference's lualib/skynet/datasheet/init.lua. `query(name)`
--- returns the sheet as a table made of proxies (skynet.datasheet.core): a
--- table is copied into this service when it is first read. A monitor
--- coroutine per sheet waits for newer versions and moves the proxies to
--- them, so tables already held show the new values (and keys that are gone
--- disappear). An unknown name fails with `call failed` (the service asserts
--- `create data first`); the failure is kept and raised again by every later
--- query of that name. The `datasheet` service must exist (some service
--- required skynet.datasheet.builder): initialisation waits for it.
+-- Stands for the reference's lualib/skynet/datasheet/init.lua.
+--   query(name) -> sheet
+-- The sheet is made of proxies (skynet.datasheet.core): each table is
+-- copied into this service the first time it is read. For every sheet a
+-- forked coroutine keeps asking the `datasheet` service for the next
+-- version and moves the proxies to it, so tables already held show the new
+-- values and lose the keys that are gone. Asking for an unknown name fails
+-- with `call failed` (the service asserts `create data first`); the failure
+-- is remembered and the same error is raised by every later query of that
+-- name. Initialisation looks the service up with skynet.service.query, so
+-- it waits until some service has required skynet.datasheet.builder.
 
 local skynet = require "skynet"
-local service = require "skynet.service"
 local core = require "skynet.datasheet.core"
 
-local datasheet_svr
+local server -- the datasheet service
+
+-- name -> { object = root proxy, handle = version it shows,
+--           failure = error of the query, waiting = coroutines parked while
+--           the first query of the name is under way }
+-- When this service's Lua state goes away the service learns it, so that
+-- the versions it held can be freed.
+local entries = setmetatable({}, {
+  __gc = function()
+    skynet.send(server, "lua", "close")
+  end,
+})
+
+-- Moves the entry's proxies to each new version as it is published.
+local function follow(entry)
+  while true do
+    local shown = entry.handle
+    local newer = skynet.call(server, "lua", "monitor", shown)
+    core.update(entry.object, newer)
+    entry.handle = newer
+    skynet.send(server, "lua", "release", shown)
+  end
+end
+
+-- The first query of a name: asks the service, then wakes whoever asked
+-- for the same name meanwhile.
+local function load(name, entry)
+  local parked = {}
+  entry.waiting = parked
+  local ok, result = pcall(skynet.call, server, "lua", "query", name)
+  entry.waiting = nil
+  if not ok then
+    entry.failure = result
+  else
+    entry.object, entry.handle = core.new(result), result
+    skynet.fork(follow, entry)
+  end
+  for i = 1, #parked do
+    skynet.wakeup(parked[i])
+  end
+end
+
+-- Raised from this one place, so every query of a failed name raises the
+-- very same text.
+local function raise(entry)
+  error(entry.failure)
+end
 
 skynet.init(function()
-  datasheet_svr = service.query "datasheet"
+  server = require("skynet.service").query "datasheet"
 end)
 
 local datasheet = {}
 
--- name -> { handle, object, error, queue (coroutines waiting meanwhile) }
-local sheets = setmetatable({}, {
-  __gc = function()
-    skynet.send(datasheet_svr, "lua", "close")
-  end,
-})
-
-local function follow(sheet)
-  local handle = sheet.handle
-  while true do
-    local newer = skynet.call(datasheet_svr, "lua", "monitor", handle)
-    core.update(sheet.object, newer)
-    sheet.handle = newer
-    skynet.send(datasheet_svr, "lua", "release", handle)
-    handle = newer
-  end
-end
-
--- One place raises a kept failure, so every query of the name raises the
--- same text.
-local function fail(sheet)
-  error(sheet.error)
-end
-
 function datasheet.query(name)
-  local sheet = sheets[name]
-  if not sheet then
-    sheet = {}
-    sheets[name] = sheet
+  local entry = entries[name]
+  if entry == nil then
+    entry = {}
+    entries[name] = entry
   end
-  if sheet.error then
-    fail(sheet)
-  end
-  if sheet.object then
-    return sheet.object
-  end
-  if sheet.queue then
-    -- another coroutine is asking already
-    local co = coroutine.running()
-    table.insert(sheet.queue, co)
-    skynet.wait(co)
-  else
-    sheet.queue = {}
-    local ok, handle = pcall(skynet.call, datasheet_svr, "lua", "query", name)
-    if ok then
-      sheet.handle = handle
-      sheet.object = core.new(handle)
-      skynet.fork(follow, sheet)
+  if not (entry.object or entry.failure) then
+    if entry.waiting then
+      local me = coroutine.running()
+      entry.waiting[#entry.waiting + 1] = me
+      skynet.wait(me)
     else
-      sheet.error = handle
-    end
-    local waiting = sheet.queue
-    sheet.queue = nil
-    for _, co in ipairs(waiting) do
-      skynet.wakeup(co)
+      load(name, entry)
     end
   end
-  if sheet.error then
-    fail(sheet)
+  if entry.failure then
+    raise(entry)
   end
-  return sheet.object
+  return entry.object
 end
 
 return datasheet
