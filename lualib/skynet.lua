@@ -38,21 +38,17 @@ local PTYPE_RESPONSE = 1
 local PTYPE_ERROR = 7
 local PTYPE_TRACE = 12
 
-local skynet = {
-  PTYPE_TEXT = 0,
-  PTYPE_RESPONSE = PTYPE_RESPONSE,
-  PTYPE_MULTICAST = 2,
-  PTYPE_CLIENT = 3,
-  PTYPE_SYSTEM = 4,
-  PTYPE_HARBOR = 5,
-  PTYPE_SOCKET = 6,
-  PTYPE_ERROR = PTYPE_ERROR,
-  PTYPE_QUEUE = 8, -- only the deprecated skynet.mqueue uses it
-  PTYPE_DEBUG = 9,
-  PTYPE_LUA = 10,
-  PTYPE_SNAX = 11,
-  PTYPE_TRACE = PTYPE_TRACE,
-}
+-- Message type numbers (skynet.h). PTYPE_QUEUE serves only the deprecated
+-- skynet.mqueue; PTYPE_TRACE carries the tag of a traced request.
+local skynet = { PTYPE_TEXT = 0 }
+for id, kind in ipairs {
+  "RESPONSE", "MULTICAST", "CLIENT", "SYSTEM", "HARBOR", "SOCKET",
+  "ERROR", "QUEUE", "DEBUG", "LUA", "SNAX", "TRACE",
+} do
+  skynet["PTYPE_" .. kind] = id
+end
+assert(skynet.PTYPE_RESPONSE == PTYPE_RESPONSE and skynet.PTYPE_ERROR == PTYPE_ERROR
+  and skynet.PTYPE_TRACE == PTYPE_TRACE)
 
 skynet.cache = require "skynet.codecache"
 
@@ -336,25 +332,32 @@ end
 -- with an ERROR so that its caller does not wait forever)
 local decoding_session, decoding_source
 
+-- The trace tag a new request runs under: false when its protocol forbids
+-- tracing, the tag its sender announced, or nil (the caller then starts a
+-- fresh trace when the protocol asks for every request to be traced).
+local function request_tag(p, source)
+  local announced = trace_from[source]
+  trace_from[source] = nil
+  if p.trace == false then
+    return false
+  end
+  if announced then
+    core.trace(announced, "request")
+  end
+  return announced
+end
+
 local function serve(p, handler, session, source, ...)
   decoding_session = nil
   local co = spawn(handler)
   reply_session[co] = session
   reply_to[co] = source
-  local flag = p.trace
-  if flag == false then
-    trace_from[source] = nil
-    co_tag[co] = false
+  local tag = request_tag(p, source)
+  if tag == nil and p.trace then
+    current = co
+    skynet.trace()
   else
-    local tag = trace_from[source]
-    if tag then
-      trace_from[source] = nil
-      core.trace(tag, "request")
-      co_tag[co] = tag
-    elseif flag then
-      current = co
-      skynet.trace()
-    end
+    co_tag[co] = tag
   end
   return step(co, session, source, ...)
 end
@@ -479,44 +482,35 @@ function skynet.fork(func, ...)
   return co
 end
 
--- coroutine -> "TIMER ..." traceback of where its timeout was set up
+-- While timeout tracing is on: coroutine -> "TIMER ..." traceback of the
+-- place that set its timeout up (shown by skynet.task instead of the
+-- coroutine's own stack). nil while tracing is off.
 local timer_origin
-local timer_coroutine
-
-local function plain_timer_coroutine(func)
-  return spawn(func)
-end
-
-local function traced_timer_coroutine(func, ti)
-  -- keep the table: tracing may be turned off before the timer fires
-  local origins = timer_origin
-  local co
-  co = spawn(function(...)
-    origins[co] = nil
-    return func(...)
-  end)
-  -- level 3: the caller of skynet.timeout
-  origins[co] = traceback(sformat("TIMER %d+%d : ", skynet.now(), ti), 3)
-  return co
-end
 
 function skynet.trace_timeout(on)
-  if on then
-    timer_origin = timer_origin or {}
-    timer_coroutine = traced_timer_coroutine
-  else
+  if not on then
     timer_origin = nil
-    timer_coroutine = plain_timer_coroutine
+  elseif not timer_origin then
+    timer_origin = {}
   end
 end
 
-skynet.trace_timeout(false)
-
 function skynet.timeout(ti, func)
-  local session = new_timer(ti)
-  assert(session)
-  local co = timer_coroutine(func, ti)
+  local session = assert(new_timer(ti))
   assert(waiting[session] == nil)
+  local origins = timer_origin
+  local co
+  if origins then
+    -- the table is captured: tracing may be switched off before it fires
+    co = spawn(function(...)
+      origins[co] = nil
+      return func(...)
+    end)
+    -- level 2: the caller of skynet.timeout
+    origins[co] = traceback(sformat("TIMER %d+%d : ", skynet.now(), ti), 2)
+  else
+    co = spawn(func)
+  end
   waiting[session] = co
   return co
 end
@@ -541,13 +535,13 @@ function skynet.sleep(ti, token)
   assert(session)
   local ok, why = park(session, token)
   sleeping[token] = nil
-  if ok then
-    return
+  if not ok then
+    -- woken by killthread ("BREAK") or failed
+    if why ~= "BREAK" then
+      error(why)
+    end
+    return why
   end
-  if why == "BREAK" then
-    return "BREAK"
-  end
-  error(why)
 end
 
 function skynet.yield()
@@ -742,11 +736,10 @@ function skynet.redirect(dest, source, typename, ...)
   return core.redirect(dest, source, proto[typename].id, ...)
 end
 
-skynet.pack = assert(core.pack)
-skynet.packstring = assert(core.packstring)
-skynet.unpack = assert(core.unpack)
-skynet.tostring = assert(core.tostring)
-skynet.trash = assert(core.trash)
+-- the serialization and message-buffer helpers come straight from the core
+for _, fname in ipairs { "pack", "packstring", "unpack", "tostring", "trash" } do
+  skynet[fname] = assert(core[fname])
+end
 
 local function await_reply(addr, session)
   watching[session] = addr
@@ -1096,18 +1089,20 @@ function skynet.newservice(name, ...)
   return skynet.call(".launcher", "lua", "LAUNCH", "snlua", name, ...)
 end
 
-function skynet.uniqueservice(name, ...)
+-- service_mgr commands: a name of `true` means the node-global registry
+local function service_mgr(local_cmd, name, ...)
   if name == true then
-    return assert(skynet.call(".service", "lua", "GLAUNCH", ...))
+    return assert(skynet.call(".service", "lua", "G" .. local_cmd, ...))
   end
-  return assert(skynet.call(".service", "lua", "LAUNCH", name, ...))
+  return assert(skynet.call(".service", "lua", local_cmd, name, ...))
 end
 
-function skynet.queryservice(name, ...)
-  if name == true then
-    return assert(skynet.call(".service", "lua", "GQUERY", ...))
-  end
-  return assert(skynet.call(".service", "lua", "QUERY", name, ...))
+function skynet.uniqueservice(...)
+  return service_mgr("LAUNCH", ...)
+end
+
+function skynet.queryservice(...)
+  return service_mgr("QUERY", ...)
 end
 
 ---------------------------------------------------------------------------
@@ -1175,76 +1170,77 @@ function skynet.stat(what)
   return core.intcommand("STAT", what)
 end
 
-local function task_traceback(co)
+-- What skynet.task shows for a suspended entry: "BREAK" as is, the place a
+-- traced timeout was set up, or the coroutine's stack.
+local function describe_waiter(co)
   if co == "BREAK" then
     return co
   end
-  local origin = timer_origin and timer_origin[co]
-  if origin then
-    return origin
-  end
-  return traceback(co)
+  return (timer_origin and timer_origin[co]) or traceback(co)
 end
 
-function skynet.task(arg)
-  if arg == nil then
-    local n = 0
+-- skynet.task(arg), by the type of arg
+local task_query = {
+  ["nil"] = function()
+    local live = 0
     for _, co in pairs(waiting) do
       if co ~= "BREAK" then
-        n = n + 1
+        live = live + 1
       end
     end
-    return n
-  end
-  if arg == "init" then
-    if init_co then
+    return live
+  end,
+  string = function(what)
+    if what == "init" and init_co then
       return traceback(init_co)
     end
-    return
-  end
-  local kind = type(arg)
-  if kind == "table" then
+  end,
+  table = function(out)
     for session, co in pairs(waiting) do
-      arg[sformat("%s session: %d", tostring(co), session)] = task_traceback(co)
+      out[sformat("%s session: %d", tostring(co), session)] = describe_waiter(co)
     end
-  elseif kind == "number" then
-    local co = waiting[arg]
-    if co then
-      return task_traceback(co)
-    end
-    return "No session"
-  elseif kind == "thread" then
-    for session, co in pairs(waiting) do
-      if co == arg then
-        return session
-      end
-    end
+  end,
+  number = function(session)
+    local co = waiting[session]
+    return co and describe_waiter(co) or "No session"
+  end,
+  thread = function(co)
+    return session_of(co)
+  end,
+}
+
+function skynet.task(arg)
+  local query = task_query[type(arg)]
+  if query then
+    return query(arg)
   end
 end
 
+-- Suspended sessions grouped by identical stacks: "<count>\tsessions:[...]\n"
+-- -> stack; at most nine sessions are listed, "..." marks a longer group.
 function skynet.uniqtask()
-  local groups = {}
+  local by_stack, order = {}, {}
   for session, co in pairs(waiting) do
-    local stack = task_traceback(co)
-    local group = groups[stack]
-    if not group then
-      group = { n = 0, sessions = {} }
-      groups[stack] = group
+    local stack = describe_waiter(co)
+    local sessions = by_stack[stack]
+    if sessions == nil then
+      sessions = {}
+      by_stack[stack] = sessions
+      order[#order + 1] = stack
     end
-    group.n = group.n + 1
-    if group.n < 10 then
-      group.sessions[#group.sessions + 1] = session
-    end
+    sessions[#sessions + 1] = session
   end
-  local result = {}
-  for stack, group in pairs(groups) do
-    local list = tconcat(group.sessions, ",")
-    if group.n > 10 then
-      list = list .. "..."
+  local report = {}
+  for _, stack in ipairs(order) do
+    local sessions = by_stack[stack]
+    local count = #sessions
+    local shown = tconcat(sessions, ",", 1, math.min(count, 9))
+    if count > 10 then
+      shown = shown .. "..."
     end
-    result[sformat("%d\tsessions:[%s]\n", group.n, list)] = stack
+    report[sformat("%d\tsessions:[%s]\n", count, shown)] = stack
   end
-  return result
+  return report
 end
 
 function skynet.memlimit(bytes)
