@@ -1,13 +1,15 @@
 -- clusterd — the node's cluster manager (one per node, a uniqueservice).
 --
--- Stands for the reference's service/clusterd.lua. It keeps
---   * the node table: name -> "host:port" (false: the node is down), read
---     from the file named by the `cluster` config key and changed by
---     `reload`; keys starting with "__" are options (`__nowaiting`);
---   * one clustersender per remote node, (re)pointed at the node's address;
+-- Stands for the reference's service/clusterd.lua. It owns
+--   * one record per known node name: its address ("host:port", or false
+--     while the node is down), its clustersender, and the link state. The
+--     table comes from the file named by the `cluster` config key and is
+--     changed by `reload`; keys starting with "__" are options
+--     (`__nowaiting`: do not wait for names the table lacks);
 --   * the listening gates (`listen`) and one clusteragent per accepted
 --     connection;
---   * the names other nodes may use as "@name" (`register`).
+--   * the names other nodes may use as "@name" (`register`);
+--   * the clusterproxy services (`proxy`).
 -- Commands (lua protocol): reload, listen, sender, senders, proxy, register,
 -- unregister, queryname, and the gate's "socket" reports.
 
@@ -15,276 +17,339 @@ local skynet = require "skynet"
 require "skynet.manager"
 local core = require "skynet.cluster.core"
 
-local config_file = skynet.getenv "cluster"
-local nodename = core.nodename()
-local node_address = {} -- name -> address string, or false
-local node_sender = {} -- name -> clustersender
-local sender_closed = {} -- name -> true once its sender was turned off
-local options = {} -- "__xxx" keys of the config, without the "__"
-local connecting = {} -- name -> { waiting coroutines..., namequery = co, channel = sender }
-local command = {}
+local self_name = core.nodename()
+local table_file = skynet.getenv "cluster"
 
-local node_channel -- name -> a connected sender (filled on demand)
+local options = {} -- the "__xxx" entries of the node table, keyed "xxx"
 
--- Waits for the connection attempt of another coroutine (and for any
--- attempt a reload started meanwhile); returns the sender it gave.
-local function wait_connecting(name, attempt)
-  local co = coroutine.running()
-  local channel
-  while attempt do
-    attempt[#attempt + 1] = co
-    skynet.wait(co)
-    channel = attempt.channel
-    attempt = connecting[name]
+-- name -> {
+--   address = "host:port" | false | nil (not in the table),
+--   sender  = the clustersender, once started,
+--   off     = true once the sender was told to close (node down),
+--   link    = the sender, while it is pointed at `address`,
+--   attempt = the connection attempt under way: an array of coroutines
+--             waiting for it, `.link` (its result), `.namequery` (the
+--             coroutine waiting for the name to appear in the table)
+-- }
+local nodes = {}
+
+local function node_record(name)
+  local rec = nodes[name]
+  if rec == nil then
+    rec = {}
+    nodes[name] = rec
   end
-  return assert(node_address[name] and channel)
+  return rec
 end
 
--- Points the sender of `name` at `address`; returns ok, sender or error.
-local function connect_sender(name, address)
-  local sender = node_sender[name]
-  if sender == nil then
-    sender = skynet.newservice("clustersender", name, nodename, address)
-    if node_sender[name] then
-      -- another coroutine made one while this one was launched
-      skynet.kill(sender)
-      sender = node_sender[name]
-    else
-      node_sender[name] = sender
+-- Starts a service for `owner[field]` unless it has one. Another coroutine
+-- may have filled the field while the launch was under way: then that one
+-- is kept and the new service stopped.
+local function launch_once(owner, field, ...)
+  local existing = owner[field]
+  if existing then
+    return existing
+  end
+  local fresh = skynet.newservice(...)
+  if owner[field] then
+    skynet.kill(fresh)
+    return owner[field]
+  end
+  owner[field] = fresh
+  return fresh
+end
+
+------------------------------------------------------------------------
+-- links to other nodes
+
+-- Points the node's sender at `address` (starting the sender first).
+local function link_up(name, rec, address)
+  local sender = launch_once(rec, "sender", "clustersender", name, self_name, address)
+  if not pcall(skynet.call, sender, "lua", "changenode", address) then
+    return false, string.format("changenode [%s] (%s) failed", name, address)
+  end
+  rec.off = nil
+  return true, sender
+end
+
+-- The node is down: closes its sender, if it has an open one.
+local function link_down(rec)
+  local sender = rec.sender
+  if sender and not rec.off then
+    local ok, err = pcall(skynet.call, sender, "lua", "changenode", false)
+    if not ok then
+      return false, err
     end
+    rec.off = true
   end
-  if pcall(skynet.call, sender, "lua", "changenode", address) then
-    sender_closed[name] = nil
-    return true, sender
-  end
-  return false, string.format("changenode [%s] (%s) failed", name, address)
+  return true, sender
 end
 
--- Turns the sender of a node marked down off; returns ok, sender or error.
-local function close_sender(name)
-  local sender = node_sender[name]
-  if sender == nil or sender_closed[name] then
-    return true, sender
+local function try_link(name, rec, address)
+  if address then
+    return link_up(name, rec, address)
+  elseif address == false then
+    return link_down(rec)
   end
-  local ok, err = pcall(skynet.call, sender, "lua", "changenode", false)
-  if ok then
-    sender_closed[name] = true
-  end
-  return ok, ok and sender or err
+  return false, string.format("cluster node [%s] is absent.", name)
 end
 
-local function open_channel(t, name)
-  local attempt = connecting[name]
-  if attempt then
-    return wait_connecting(name, attempt)
+-- Waits for the attempt under way, and for every attempt a reload starts
+-- after it; gives the sender the last one produced.
+local function follow_attempts(rec)
+  local me = coroutine.running()
+  local produced
+  repeat
+    local attempt = rec.attempt
+    attempt[#attempt + 1] = me
+    skynet.wait(me)
+    produced = attempt.link
+  until rec.attempt == nil
+  return assert(rec.address and produced)
+end
+
+-- The sender of node `name`, connected to the node's address; raises an
+-- error when the node is unknown, down, or cannot be reached.
+local function open_link(name)
+  local rec = node_record(name)
+  if rec.attempt then
+    return follow_attempts(rec)
   end
-  attempt = {}
-  connecting[name] = attempt
-  local address = node_address[name]
-  if address == nil and not options.nowaiting then
-    -- unknown yet: wait for a reload that names it
+  local attempt = {}
+  rec.attempt = attempt
+  if rec.address == nil and not options.nowaiting then
+    -- not in the table (yet): a reload may name it
     attempt.namequery = coroutine.running()
     skynet.error("Waiting for cluster node [" .. name .. "]")
     skynet.wait(attempt.namequery)
-    address = node_address[name]
   end
-  local ok, result
-  if address then
-    ok, result = connect_sender(name, address)
-    if ok then
-      t[name] = result
-      attempt.channel = result
-    end
-  elseif address == false then
-    ok, result = close_sender(name)
-  else
-    ok, result = false, string.format("cluster node [%s] is absent.", name)
+  local address = rec.address
+  local ok, result = try_link(name, rec, address)
+  if ok and address then
+    rec.link = result
+    attempt.link = result
   end
-  connecting[name] = nil
+  rec.attempt = nil
   for _, co in ipairs(attempt) do
     skynet.wakeup(co)
   end
-  if node_address[name] ~= address then
-    -- reloaded while connecting: try the new address
-    return open_channel(t, name)
+  if rec.address ~= address then
+    -- the table changed while this attempt ran: try again
+    return open_link(name)
   end
   assert(ok, result)
   return result
 end
 
-node_channel = setmetatable({}, { __index = open_channel })
+------------------------------------------------------------------------
+-- the node table
 
-local function load_file()
-  local t = {}
-  if config_file then
-    local f = assert(io.open(config_file))
-    local source = f:read "*a"
-    f:close()
-    assert(load(source, "@" .. config_file, "t", t))()
+-- The node table file runs as a chunk whose globals are the entries.
+local function read_table_file()
+  local entries = {}
+  if not table_file then
+    return entries
   end
-  return t
+  -- io.open first: a missing file fails with the usual "name: reason"
+  assert(io.open(table_file)):close()
+  assert(loadfile(table_file, "t", entries))()
+  return entries
 end
 
-local function loadconfig(new)
-  new = new or load_file()
-  local changed = {}
-  for name, address in pairs(new) do
-    if name:sub(1, 2) == "__" then
-      local opt = name:sub(3)
-      options[opt] = address
-      skynet.error(string.format("Config %s = %s", opt, address))
-    else
-      assert(address == false or type(address) == "string")
-      if node_address[name] ~= address then
-        if node_sender[name] then
-          -- a sender exists: reconnect it to the new address
-          node_channel[name] = nil
-          changed[#changed + 1] = name
-        end
-        node_address[name] = address
-      end
-      local attempt = connecting[name]
-      if attempt and attempt.namequery and not options.nowaiting then
-        skynet.error(string.format("Cluster node [%s] resolved : %s", name, address))
-        skynet.wakeup(attempt.namequery)
-      end
+-- Applies one entry; returns true when the node's sender must reconnect.
+local function apply_entry(name, value)
+  if name:sub(1, 2) == "__" then
+    local key = name:sub(3)
+    options[key] = value
+    skynet.error(string.format("Config %s = %s", key, value))
+    return false
+  end
+  assert(value == false or type(value) == "string")
+  local rec = node_record(name)
+  local relink = false
+  if rec.address ~= value then
+    rec.address = value
+    if rec.sender then
+      rec.link = nil
+      relink = true
+    end
+  end
+  local attempt = rec.attempt
+  if attempt and attempt.namequery and not options.nowaiting then
+    skynet.error(string.format("Cluster node [%s] resolved : %s", name, value))
+    skynet.wakeup(attempt.namequery)
+  end
+  return relink
+end
+
+local function apply_table(entries)
+  local relink = {}
+  for name, value in pairs(entries or read_table_file()) do
+    if apply_entry(name, value) then
+      relink[#relink + 1] = name
     end
   end
   if options.nowaiting then
-    -- nobody waits for names any more
-    for _, attempt in pairs(connecting) do
-      if attempt.namequery then
-        skynet.wakeup(attempt.namequery)
+    -- nobody waits for a name any more
+    for _, rec in pairs(nodes) do
+      if rec.attempt and rec.attempt.namequery then
+        skynet.wakeup(rec.attempt.namequery)
       end
     end
   end
-  for _, name in ipairs(changed) do
-    skynet.fork(open_channel, node_channel, name)
+  for _, name in ipairs(relink) do
+    -- open_link blocks: each in a coroutine of its own
+    skynet.fork(open_link, name)
   end
 end
 
-function command.reload(source, config)
-  loadconfig(config)
-  skynet.ret(skynet.pack(nil))
-end
+------------------------------------------------------------------------
+-- connections from other nodes, and the names they may ask for
 
-function command.listen(source, addr, port, maxclient)
-  local gate = skynet.newservice("gate")
-  if port == nil then
-    -- `addr` is a node name: listen on its configured address
-    local address = assert(node_address[addr], addr .. " is down")
-    skynet.call(gate, "lua", "open", { address = address, port = port, maxclient = maxclient })
-    skynet.ret(skynet.pack(addr, port))
-  else
-    local realaddr, realport = skynet.call(gate, "lua", "open",
-      { address = addr, port = port, maxclient = maxclient })
-    skynet.ret(skynet.pack(realaddr, realport))
-  end
-end
+local agents = {} -- fd -> its clusteragent, once started
+-- fd -> "starting" while its agent starts, "closed" when the connection
+-- went away during that start
+local launching = {}
+local handle_of = {} -- registered name -> handle
+local name_of = {} -- handle -> registered name
 
-function command.sender(source, node)
-  skynet.ret(skynet.pack(node_channel[node]))
-end
-
-function command.senders(source)
-  skynet.retpack(node_sender)
-end
-
-local proxies = {} -- "node.name" -> clusterproxy
-
-function command.proxy(source, node, name)
-  if name == nil then
-    -- "node@name" or "node.name"
-    node, name = node:match "^([^@.]+)([@.].+)"
-    if name == nil then
-      error("Invalid name " .. tostring(node))
-    end
-  end
-  local key = node .. "." .. name
-  local p = proxies[key]
-  if p == nil then
-    p = skynet.newservice("clusterproxy", node, name)
-    if proxies[key] then
-      skynet.kill(p)
-      p = proxies[key]
-    else
-      proxies[key] = p
-    end
-  end
-  skynet.ret(skynet.pack(p))
-end
-
-local agents = {} -- fd -> clusteragent (false while launching, true: closed meanwhile)
-local registered = {} -- name -> address and address -> name
-
--- Agents cache name lookups: tell them the names changed.
+-- the agents cache "@name" lookups
 local function names_changed()
   for _, agent in pairs(agents) do
-    if type(agent) == "number" then
-      skynet.send(agent, "lua", "namechange")
+    skynet.send(agent, "lua", "namechange")
+  end
+end
+
+local function forget_name(name)
+  local handle = handle_of[name]
+  handle_of[name] = nil
+  name_of[handle] = nil
+  names_changed()
+  return handle
+end
+
+local socket_event = {}
+
+function socket_event.open(gate, fd, peer)
+  skynet.error(string.format("socket accept from %s", peer))
+  launching[fd] = "starting"
+  local agent = skynet.newservice("clusteragent", skynet.self(), gate, fd)
+  local state = launching[fd]
+  launching[fd] = nil
+  if state == "closed" then
+    skynet.send(agent, "lua", "exit")
+  else
+    agents[fd] = agent
+  end
+end
+
+function socket_event.close(_, fd)
+  local agent = agents[fd]
+  if agent then
+    agents[fd] = nil
+    skynet.send(agent, "lua", "exit")
+  elseif launching[fd] then
+    launching[fd] = "closed"
+  end
+end
+
+socket_event.error = socket_event.close
+
+------------------------------------------------------------------------
+-- commands
+
+local proxies = {} -- "node.name" -> clusterproxy
+local handlers = {}
+
+function handlers.reload(_, entries)
+  apply_table(entries)
+  skynet.retpack(nil)
+end
+
+function handlers.sender(_, name)
+  local rec = nodes[name]
+  skynet.retpack(rec and rec.link or open_link(name))
+end
+
+function handlers.senders()
+  local list = {}
+  for name, rec in pairs(nodes) do
+    list[name] = rec.sender
+  end
+  skynet.retpack(list)
+end
+
+function handlers.listen(_, host, port, maxclient)
+  local by_name = port == nil -- `host` names a node of the table
+  local conf = { address = host, port = port, maxclient = maxclient }
+  local gate = skynet.newservice("gate")
+  if by_name then
+    local rec = nodes[host]
+    conf.address = assert(rec and rec.address, host .. " is down")
+  end
+  local bound_host, bound_port = skynet.call(gate, "lua", "open", conf)
+  if by_name then
+    bound_host, bound_port = host, nil
+  end
+  skynet.retpack(bound_host, bound_port)
+end
+
+function handlers.proxy(_, node, name)
+  if name == nil then
+    -- one string: "node@name" or "node.name"
+    local head, tail = node:match "^([^@.]+)([@.].+)"
+    if tail == nil then
+      error("Invalid name " .. tostring(head))
     end
+    node, name = head, tail
   end
+  skynet.retpack(launch_once(proxies, node .. "." .. name, "clusterproxy", node, name))
 end
 
-function command.register(source, name, addr)
-  assert(registered[name] == nil)
-  addr = addr or source
-  local old = registered[addr]
-  if old then
-    registered[old] = nil
-    names_changed()
+-- A service has one name: taking a new one drops its old one.
+local function bind(name, addr)
+  local previous = name_of[addr]
+  if previous then
+    forget_name(previous)
   end
-  registered[addr] = name
-  registered[name] = addr
+  handle_of[name] = addr
+  name_of[addr] = name
+end
+
+function handlers.register(source, name, addr)
+  assert(handle_of[name] == nil)
+  local who = addr or source
+  bind(name, who)
   skynet.ret(nil)
-  skynet.error(string.format("Register [%s] :%08x", name, addr))
+  skynet.error(string.format("Register [%s] :%08x", name, who))
 end
 
-function command.unregister(_, name)
-  local addr = registered[name]
-  if not addr then
+function handlers.unregister(_, name)
+  if handle_of[name] == nil then
     return skynet.ret(nil)
   end
-  registered[addr] = nil
-  registered[name] = nil
-  names_changed()
+  local addr = forget_name(name)
   skynet.ret(nil)
   skynet.error(string.format("Unregister [%s] :%08x", name, addr))
 end
 
-function command.queryname(source, name)
-  skynet.ret(skynet.pack(registered[name]))
+function handlers.queryname(_, name)
+  skynet.retpack(handle_of[name])
 end
 
-function command.socket(source, subcmd, fd, msg)
-  if subcmd == "open" then
-    skynet.error(string.format("socket accept from %s", msg))
-    agents[fd] = false
-    local agent = skynet.newservice("clusteragent", skynet.self(), source, fd)
-    local closed = agents[fd]
-    agents[fd] = agent
-    if closed then
-      -- the connection went away while the agent started
-      skynet.send(agent, "lua", "exit")
-      agents[fd] = nil
-    end
-  elseif subcmd == "close" or subcmd == "error" then
-    local agent = agents[fd]
-    if type(agent) == "boolean" then
-      agents[fd] = true
-    elseif agent then
-      skynet.send(agent, "lua", "exit")
-      agents[fd] = nil
-    end
+-- reports of the gates started by `listen`
+function handlers.socket(gate, event, fd, msg)
+  local on = socket_event[event]
+  if on then
+    on(gate, fd, msg)
   else
-    skynet.error(string.format("socket %s %d %s", subcmd, fd, msg or ""))
+    skynet.error(string.format("socket %s %d %s", event, fd, msg or ""))
   end
 end
 
 skynet.start(function()
-  loadconfig()
+  apply_table()
   skynet.dispatch("lua", function(_, source, cmd, ...)
-    local f = assert(command[cmd])
-    f(source, ...)
+    assert(handlers[cmd])(source, ...)
   end)
 end)
