@@ -1,177 +1,212 @@
 -- clusteragent — serves one connection from another node.
 --
--- Stands for the reference's service/clusteragent.lua. Launched by clusterd
+-- Stands for the reference's service/clusteragent.lua. clusterd launches it
 -- as `clusteragent clusterd gate fd` for an accepted connection. The gate
--- forwards each request frame as a PTYPE_CLIENT message (session = fd); the
--- agent reassembles requests sent in parts, runs them against local
+-- forwards each request frame as a PTYPE_CLIENT message (session = fd). The
+-- agent puts requests sent in parts back together, runs them against local
 -- services (an address is a handle, a ".local" name, or an "@name"
--- registered with cluster.register, asked of clusterd and cached) and
--- writes the responses to the connection. Address 0 asks for the handle of
--- a registered name (cluster.query). Commands: "exit", "namechange".
+-- registered with cluster.register, asked of clusterd and cached) and writes
+-- the responses to the connection. Address 0 asks for the handle of a
+-- registered name (cluster.query). Commands: "exit", "namechange".
 
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 local core = require "skynet.cluster.core"
 
-local clusterd, gate, fd = ...
-clusterd = tonumber(clusterd)
-gate = tonumber(gate)
-fd = tonumber(fd)
+local args = { ... }
+local clusterd = tonumber(args[1])
+local gate = tonumber(args[2])
+local fd = tonumber(args[3])
 
-local large_request = {} -- session -> request being reassembled
-local resolving = {} -- "@name" -> coroutines waiting for the same lookup
-local names -- "@name" -> handle (a cache, dropped on namechange)
+------------------------------------------------------------------------
+-- "@name" lookups, cached until clusterd says the names changed. An entry
+-- is a handle, or (while clusterd is being asked) the lookup under way: the
+-- coroutines waiting for it, and later its `.handle`. Lookups of one name
+-- at the same time ask clusterd once.
 
-local names_meta = {
-  __index = function(self, name)
-    local waiters = resolving[name]
-    if waiters then
-      local co = coroutine.running()
-      waiters[#waiters + 1] = co
-      skynet.wait(co)
-      return rawget(names, name)
-    end
-    waiters = {}
-    resolving[name] = waiters
-    local addr = skynet.call(clusterd, "lua", "queryname", name:sub(2))
-    if addr then
-      names[name] = addr
-    end
-    resolving[name] = nil
-    for _, co in ipairs(waiters) do
-      skynet.wakeup(co)
-    end
-    return addr
-  end,
+local names = {}
+
+local function lookup(name)
+  local entry = names[name]
+  if type(entry) == "number" then
+    return entry
+  end
+  if entry then
+    local me = coroutine.running()
+    entry[#entry + 1] = me
+    skynet.wait(me)
+    return entry.handle
+  end
+  local pending = {}
+  names[name] = pending
+  -- clusterd keeps the names without the "@"
+  pending.handle = skynet.call(clusterd, "lua", "queryname", name:sub(2))
+  if names[name] == pending then
+    -- still the same generation of names: keep the answer (if any)
+    names[name] = pending.handle
+  end
+  for i = 1, #pending do
+    skynet.wakeup(pending[i])
+  end
+  return pending.handle
+end
+
+------------------------------------------------------------------------
+-- the connection's request stream
+
+local stream = {
+  tag = nil, -- the trace tag the peer sent for the next request
+  partial = {}, -- session -> { addr, push, tag, parts = what core.append collects }
 }
 
-local function reset_names()
-  names = setmetatable({}, names_meta)
-end
-reset_names()
+local BAD_FRAME = {} -- what decode gives for a frame it cannot read
 
-local tracetag -- the tag of the next request, if the peer sent one
-local MALFORMED = {} -- what unpack_request gives for a frame it cannot read
-
--- A frame that cannot be read is logged (with the reference's text) and
--- closes this connection only; the gate then reports the close to clusterd,
--- which stops this agent.
-local function unpack_request(msg, sz)
+-- A frame that cannot be read is logged (with the text of the error) and
+-- closes this connection only; the gate then reports the close to
+-- clusterd, which stops this agent.
+local function decode(msg, sz)
   local r = table.pack(pcall(core.unpackrequest, msg, sz))
-  if r[1] then
-    return table.unpack(r, 2, r.n)
+  if not r[1] then
+    return BAD_FRAME, r[2]
   end
-  return MALFORMED, r[2]
+  return table.unpack(r, 2, r.n)
 end
 
-local function reply(response)
-  if type(response) == "table" then
-    for _, frame in ipairs(response) do
-      socket.lwrite(fd, frame)
+-- Takes in one frame of a request. Gives addr, msg, sz, push once the
+-- request is whole; nothing while parts are missing; false with the
+-- session when the last part does not complete a request.
+local function take(addr, session, msg, sz, more, push)
+  local held = stream.partial[session]
+  if more then
+    -- a head, or a part before the last
+    if held == nil then
+      held = { addr = addr, push = push, tag = stream.tag, parts = {} }
+      stream.partial[session] = held
     end
-  else
-    socket.write(fd, response)
-  end
-end
-
--- Runs one whole request; returns ok, msg, sz (nothing for a push).
-local function run(addr, msg, sz, is_push)
-  if addr == 0 then
-    -- cluster.query: the handle of a registered name
-    local name = skynet.unpack(msg, sz)
-    skynet.trash(msg, sz)
-    local found = names["@" .. name]
-    if found then
-      return true, skynet.packstring(found)
-    end
-    return false, "name not found"
-  end
-  if core.isname(addr) then
-    addr = names[addr]
-  end
-  if not addr then
-    return false, "Invalid name"
-  end
-  if is_push then
-    skynet.rawsend(addr, "lua", msg, sz)
+    stream.tag = nil
+    core.append(held.parts, msg, sz)
     return
   end
-  local tag = tracetag
-  if tag then
-    tracetag = nil
-    return pcall(skynet.tracecall, tag, addr, "lua", msg, sz)
+  if held then
+    stream.partial[session] = nil
+    stream.tag = held.tag
+    core.append(held.parts, msg, sz)
+    msg, sz = core.concat(held.parts)
+    addr, push = held.addr, held.push
   end
-  return pcall(skynet.rawcall, addr, "lua", msg, sz)
+  if msg == nil then
+    stream.tag = nil
+    return false
+  end
+  return addr, msg, sz, push
 end
 
-local function dispatch_request(_, _, addr, session, msg, sz, padding, is_push)
-  skynet.ignoreret() -- the session is the fd: never answer through skynet
-  if addr == MALFORMED then
+-- cluster.query: the handle registered under a name, packed.
+local function answer_query(msg, sz)
+  local name = skynet.unpack(msg, sz)
+  skynet.trash(msg, sz)
+  local handle = lookup("@" .. name)
+  if handle == nil then
+    return false, "name not found"
+  end
+  return true, skynet.packstring(handle)
+end
+
+-- Runs a whole request. Gives ok, msg, sz for the peer; nothing for a push.
+local function perform(addr, msg, sz, push)
+  if addr == 0 then
+    return answer_query(msg, sz)
+  end
+  local target = addr
+  if core.isname(addr) then
+    target = lookup(addr)
+    if target == nil then
+      return false, "Invalid name"
+    end
+  end
+  if push then
+    skynet.rawsend(target, "lua", msg, sz)
+    return
+  end
+  local tag = stream.tag
+  if tag == nil then
+    return pcall(skynet.rawcall, target, "lua", msg, sz)
+  end
+  stream.tag = nil
+  return pcall(skynet.tracecall, tag, target, "lua", msg, sz)
+end
+
+local function respond(session, ok, msg, sz)
+  if not ok then
+    socket.write(fd, core.packresponse(session, false, msg))
+    return
+  end
+  local frames = core.packresponse(session, true, msg, sz)
+  if type(frames) ~= "table" then
+    socket.write(fd, frames)
+    return
+  end
+  -- a large answer: the head and its parts
+  for i = 1, #frames do
+    socket.lwrite(fd, frames[i])
+  end
+end
+
+local function on_frame(_, _, addr, session, ...)
+  skynet.ignoreret() -- the session is the fd: nothing goes back through skynet
+  if addr == BAD_FRAME then
     skynet.error(string.format("Invalid cluster request from fd %d: %s", fd, tostring(session)))
     socket.close_fd(fd)
     return
   end
   if session == nil then
     -- a trace frame: addr is the tag
-    tracetag = addr
+    stream.tag = addr
     return
   end
-  if padding then
-    -- a head or a part of a request in parts
-    local req = large_request[session]
-    if not req then
-      req = { addr = addr, is_push = is_push, tracetag = tracetag }
-      large_request[session] = req
+  local to, msg, sz, push = take(addr, session, ...)
+  if to == false then
+    respond(session, false, "Invalid large req")
+  elseif to ~= nil then
+    local ok, rmsg, rsz = perform(to, msg, sz, push)
+    if ok ~= nil then
+      respond(session, ok, rmsg, rsz)
     end
-    tracetag = nil
-    core.append(req, msg, sz)
-    return
-  end
-  local req = large_request[session]
-  if req then
-    -- the last part
-    large_request[session] = nil
-    tracetag = req.tracetag
-    core.append(req, msg, sz)
-    msg, sz = core.concat(req)
-    addr = req.addr
-    is_push = req.is_push
-  end
-  if not msg then
-    tracetag = nil
-    socket.write(fd, core.packresponse(session, false, "Invalid large req"))
-    return
-  end
-  local ok, rmsg, rsz = run(addr, msg, sz, is_push)
-  if ok == nil then
-    return -- a push
-  end
-  if ok then
-    reply(core.packresponse(session, true, rmsg, rsz))
-  else
-    socket.write(fd, core.packresponse(session, false, rmsg))
   end
 end
 
-skynet.start(function()
-  skynet.register_protocol {
-    name = "client",
-    id = skynet.PTYPE_CLIENT,
-    unpack = unpack_request,
-    dispatch = dispatch_request,
-  }
-  -- Packages of fd come from the gate as client messages; the agent only
-  -- writes to fd. The forward may fail if the connection is already gone.
-  pcall(skynet.call, gate, "lua", "forward", fd)
+------------------------------------------------------------------------
 
-  skynet.dispatch("lua", function(_, source, cmd)
-    if cmd == "exit" then
-      socket.close_fd(fd)
-      skynet.exit()
-    elseif cmd == "namechange" then
-      reset_names()
-    else
-      skynet.error(string.format("Invalid command %s from %s", cmd, skynet.address(source)))
-    end
-  end)
+local control = {}
+
+function control.exit()
+  socket.close_fd(fd)
+  skynet.exit()
+end
+
+function control.namechange()
+  names = {}
+end
+
+local function on_control(_, source, cmd)
+  local f = control[cmd]
+  if f == nil then
+    skynet.error(string.format("Invalid command %s from %s", cmd, skynet.address(source)))
+    return
+  end
+  f()
+end
+
+skynet.register_protocol {
+  id = skynet.PTYPE_CLIENT,
+  name = "client",
+  dispatch = on_frame,
+  unpack = decode,
+}
+
+skynet.start(function()
+  skynet.dispatch("lua", on_control)
+  -- The gate passes the packages of fd on as client messages; this agent
+  -- only writes to fd. The connection may be gone already, so may this.
+  pcall(skynet.call, gate, "lua", "forward", fd)
 end)

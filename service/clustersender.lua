@@ -1,9 +1,10 @@
 -- clustersender — the link from this node to one other node.
 --
--- Stands for the reference's service/clustersender.lua. Launched by clusterd
--- as `clustersender node nodename address`; sends requests and pushes through
--- a socketchannel in session mode (responses matched by session, large ones
--- reassembled from parts). Commands (lua protocol):
+-- Stands for the reference's service/clustersender.lua. clusterd launches it
+-- as `clustersender node nodename address`. Requests and pushes go out
+-- through a socketchannel in session mode: answers are matched by session,
+-- and large ones arrive in parts that the channel collects. Commands (lua
+-- protocol):
 --   req(addr, msg, sz)     a request; answers with the remote answer, or an
 --                          error response when the link or the call failed
 --   push(addr, msg, sz)    a request without answer
@@ -14,86 +15,88 @@ local sc = require "skynet.socketchannel"
 local socket = require "skynet.socket"
 local core = require "skynet.cluster.core"
 
-local node, nodename, init_host, init_port = ...
-local channel
-local session = 1 -- next request session on this link
-local command = {}
+local peer, self_name, first_host, first_port = ...
 
--- A trace tag goes out in its own frame before the request it tags.
-local function send_trace(tag)
-  if tag:sub(1, 1) ~= "(" then
-    -- first hop: prefix where the call comes from
-    local tagged = string.format("(%s-%s-%d)%s", nodename, node, session, tag)
-    skynet.tracelog(tag, string.format("session %s", tagged))
-    tag = tagged
-  end
-  skynet.tracelog(tag, string.format("cluster %s", node))
-  channel:request(core.packtrace(tag))
+-- `channel` is made at start; `session` is the next one to use on it
+-- (a request in parts takes several).
+local link = { session = 1 }
+
+-- One response frame off the wire: session, ok, data, padding.
+local function read_frame(sock)
+  local len = socket.header(sock:read(2))
+  return core.unpackresponse(sock:read(len))
 end
 
-local function send_request(addr, msg, sz)
-  local this = session
-  -- packrequest frees msg
-  local request, next_session, parts = core.packrequest(addr, session, msg, sz)
-  session = next_session
+-- A traced request sends its tag first, in a frame of its own. On the first
+-- hop the tag gets a "(from-to-session)" prefix, logged under the old tag.
+local function announce(tag)
+  if tag:sub(1, 1) ~= "(" then
+    local hop = string.format("(%s-%s-%d)%s", self_name, peer, link.session, tag)
+    skynet.tracelog(tag, string.format("session %s", hop))
+    tag = hop
+  end
+  skynet.tracelog(tag, string.format("cluster %s", peer))
+  link.channel:request(core.packtrace(tag))
+end
+
+-- Sends a request and waits for its answer (a string, or the parts of a
+-- large one). packrequest takes over msg.
+local function roundtrip(addr, msg, sz)
+  local mine = link.session
+  local frame, following, parts = core.packrequest(addr, mine, msg, sz)
+  link.session = following
   local tag = skynet.tracetag()
   if tag then
-    send_trace(tag)
+    announce(tag)
   end
-  return channel:request(request, this, parts)
+  return link.channel:request(frame, mine, parts)
 end
 
-function command.req(...)
-  local ok, answer = pcall(send_request, ...)
-  if ok then
-    if type(answer) == "table" then
-      -- a large answer: size and parts
-      skynet.ret(core.concat(answer))
-    else
-      skynet.ret(answer)
-    end
-  else
+local handlers = {}
+
+function handlers.req(...)
+  local ok, answer = pcall(roundtrip, ...)
+  if not ok then
     skynet.error(answer)
-    skynet.response()(false)
+    return skynet.response()(false)
   end
+  if type(answer) == "table" then
+    return skynet.ret(core.concat(answer))
+  end
+  skynet.ret(answer)
 end
 
-function command.push(addr, msg, sz)
-  local request, next_session, parts = core.packpush(addr, session, msg, sz)
+function handlers.push(addr, msg, sz)
+  local frame, following, parts = core.packpush(addr, link.session, msg, sz)
+  -- a push in one frame needs no session; one in parts uses them up
   if parts then
-    -- only a push in parts uses up a session
-    session = next_session
+    link.session = following
   end
-  channel:request(request, nil, parts)
+  link.channel:request(frame, nil, parts)
 end
 
--- socketchannel response reader: one response frame
-local function read_response(sock)
-  local sz = socket.header(sock:read(2))
-  local msg = sock:read(sz)
-  return core.unpackresponse(msg) -- session, ok, data, padding
-end
-
-function command.changenode(host, port)
-  if not host then
-    skynet.error("Close cluster sender", channel.__host, channel.__port)
-    channel:close()
-  else
+function handlers.changenode(host, port)
+  local channel = link.channel
+  if host then
     channel:changehost(host, port)
     channel:connect(true)
+  else
+    skynet.error("Close cluster sender", channel.__host, channel.__port)
+    channel:close()
   end
-  skynet.ret(skynet.pack(nil))
+  skynet.retpack(nil)
+end
+
+local function on_command(_, _, cmd, ...)
+  assert(handlers[cmd])(...)
 end
 
 skynet.start(function()
-  channel = sc.channel {
-    host = init_host,
-    port = tonumber(init_port),
-    response = read_response,
+  link.channel = sc.channel {
     nodelay = true,
+    response = read_frame,
+    host = first_host,
+    port = tonumber(first_port),
   }
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    local f = assert(command[cmd])
-    f(...)
-  end)
+  skynet.dispatch("lua", on_command)
 end)
