@@ -2,9 +2,10 @@
 --
 -- Stands for the reference's lualib/skynet/cluster.lua. Node names map to
 -- addresses in clusterd (the `cluster` config file, or cluster.reload); each
--- node gets one clustersender service, asked of clusterd the first time the
--- node is used. Calls and sends made while that question is under way wait
--- in a per-node queue and go out in the order they were made.
+-- node has one clustersender service, which this module asks clusterd for
+-- the first time the node is used and then remembers. Work on a node whose
+-- sender is still being asked for waits in a line and goes out in the order
+-- it was made once the answer is there.
 --
 --   cluster.call(node, address, ...)   a request; returns the answer
 --   cluster.send(node, address, ...)   a push, no answer
@@ -14,139 +15,151 @@
 --   cluster.snax(node, name [, address])  a snax object of a remote service
 --   cluster.register(name [, addr]) / cluster.unregister(name)
 --   cluster.query(node, name)          the address registered under `name`
+--   cluster.get_sender(node)           the clustersender of `node` (or nil)
 -- An address is a handle number, a ".local" name or an "@registered" name.
 
 local skynet = require "skynet"
 
-local clusterd -- the clusterd service (set at init)
-local cluster = {}
-local senders = {} -- node -> clustersender handle, once known
-local waiting = {} -- node -> queue of calls / sends while asking for its sender
+local M = {}
 
--- `addr, msg, sz` from an address and the values to pack
-local function with_message(addr, ...)
-  return addr, skynet.pack(...)
+local manager -- clusterd, found at init
+local known = {} -- node -> its clustersender
+-- node -> the line of work waiting for its sender: an array of jobs (each
+-- job a function of the sender, run by the coroutine that asked clusterd),
+-- with `.handle` (the answer) and `.runner` (that coroutine) once known.
+local lines = {}
+
+local function manage(cmd, ...)
+  return skynet.call(manager, "lua", cmd, ...)
 end
 
--- Asks clusterd for the sender of `node`, then lets the queued work run, in
--- order: a string is a packed send, a coroutine a waiting call (which wakes
--- this one again once it has its sender).
-local function resolve(node, queue)
-  local ok, sender = pcall(skynet.call, clusterd, "lua", "sender", node)
-  if not ok then
-    skynet.error(sender)
-    sender = nil
+-- A copy of the arguments of a call or send that has to wait: kept as a
+-- string, so that nothing is held in C memory meanwhile.
+local function keep(address, ...)
+  return skynet.packstring(address, ...)
+end
+
+-- `address, msg, sz` again from what `keep` made.
+local function release(kept)
+  local function split(address, ...)
+    return address, skynet.pack(...)
   end
-  local me = coroutine.running()
-  queue.resolver = me
-  queue.sender = sender
+  return split(skynet.unpack(kept))
+end
+
+-- Runs in its own coroutine: asks clusterd, then works through the line
+-- (which may grow meanwhile), and last makes the answer the known one.
+local function serve_line(node, line)
+  local ok, handle = pcall(manage, "sender", node)
+  if not ok then
+    skynet.error(handle)
+    handle = nil
+  end
+  line.handle = handle
+  line.runner = coroutine.running()
   local i = 1
-  while queue[i] do
-    local task = queue[i]
-    if type(task) == "string" then
-      if sender then
-        skynet.send(sender, "lua", "push", with_message(skynet.unpack(task)))
-      end
-    else
-      skynet.wakeup(task)
-      skynet.wait(me)
-    end
+  while line[i] do
+    line[i](handle)
     i = i + 1
   end
-  waiting[node] = nil
-  senders[node] = sender
+  lines[node] = nil
+  known[node] = handle
 end
 
-local function queue_of(node)
-  local queue = waiting[node]
-  if not queue then
-    queue = {}
-    waiting[node] = queue
-    skynet.fork(resolve, node, queue)
+local function enqueue(node, job)
+  local line = lines[node]
+  if line == nil then
+    line = {}
+    lines[node] = line
+    skynet.fork(serve_line, node, line)
   end
-  return queue
+  line[#line + 1] = job
+  return line
 end
 
--- The sender of `node` (nil when clusterd could not give one).
-local function get_sender(node)
-  local sender = senders[node]
-  if sender then
-    return sender
+-- The sender of `node`; may wait for clusterd. nil when clusterd said no.
+function M.get_sender(node)
+  local handle = known[node]
+  if handle then
+    return handle
   end
-  local queue = queue_of(node)
-  local co = coroutine.running()
-  queue[#queue + 1] = co
-  skynet.wait(co)
-  -- our turn: let the resolver go on with the queue
-  skynet.wakeup(queue.resolver)
-  return queue.sender
+  local me = coroutine.running()
+  local line
+  -- the job hands the line over to this coroutine and waits until the
+  -- work this coroutine does with the sender has gone out
+  line = enqueue(node, function()
+    skynet.wakeup(me)
+    skynet.wait(line.runner)
+  end)
+  skynet.wait(me)
+  skynet.wakeup(line.runner)
+  return line.handle
 end
 
-cluster.get_sender = get_sender
-
-function cluster.call(node, address, ...)
-  local sender = senders[node]
-  if sender then
-    return skynet.call(sender, "lua", "req", address, skynet.pack(...))
+function M.call(node, address, ...)
+  local handle = known[node]
+  if handle == nil then
+    local kept = keep(address, ...)
+    return skynet.call(M.get_sender(node), "lua", "req", release(kept))
   end
-  -- keep a copy of the arguments while waiting for the sender
-  local task = skynet.packstring(address, ...)
-  return skynet.call(get_sender(node), "lua", "req", with_message(skynet.unpack(task)))
+  return skynet.call(handle, "lua", "req", address, skynet.pack(...))
 end
 
-function cluster.send(node, address, ...)
-  local sender = senders[node]
-  if sender then
-    skynet.send(sender, "lua", "push", address, skynet.pack(...))
-  else
-    local queue = queue_of(node)
-    queue[#queue + 1] = skynet.packstring(address, ...)
+function M.send(node, address, ...)
+  local handle = known[node]
+  if handle then
+    skynet.send(handle, "lua", "push", address, skynet.pack(...))
+    return
   end
+  local kept = keep(address, ...)
+  enqueue(node, function(sender)
+    -- with no sender the push is dropped, as a send has nobody to tell
+    if sender then
+      skynet.send(sender, "lua", "push", release(kept))
+    end
+  end)
 end
 
-function cluster.open(port, maxclient)
-  if type(port) == "string" then
-    -- a node name of the cluster config
-    return skynet.call(clusterd, "lua", "listen", port, nil, maxclient)
+function M.query(node, name)
+  -- address 0 asks the peer node for one of its registered names
+  return skynet.call(M.get_sender(node), "lua", "req", 0, skynet.pack(name))
+end
+
+function M.open(port, maxclient)
+  if type(port) ~= "string" then
+    return manage("listen", "0.0.0.0", port, maxclient)
   end
-  return skynet.call(clusterd, "lua", "listen", "0.0.0.0", port, maxclient)
+  -- a node name: listen on its address in the node table
+  return manage("listen", port, nil, maxclient)
 end
 
-function cluster.reload(config)
-  skynet.call(clusterd, "lua", "reload", config)
+function M.reload(config)
+  manage("reload", config)
 end
 
-function cluster.proxy(node, name)
-  return skynet.call(clusterd, "lua", "proxy", node, name)
+function M.proxy(node, name)
+  return manage("proxy", node, name)
 end
 
-function cluster.snax(node, name, address)
+function M.snax(node, name, address)
   local snax = require "skynet.snax"
-  if not address then
-    address = cluster.call(node, ".service", "QUERY", "snaxd", name)
-  end
-  local handle = skynet.call(clusterd, "lua", "proxy", node, address)
-  return snax.bind(handle, name)
+  address = address or M.call(node, ".service", "QUERY", "snaxd", name)
+  return snax.bind(manage("proxy", node, address), name)
 end
 
-function cluster.register(name, addr)
+function M.register(name, addr)
   assert(type(name) == "string")
   assert(addr == nil or type(addr) == "number")
-  return skynet.call(clusterd, "lua", "register", name, addr)
+  return manage("register", name, addr)
 end
 
-function cluster.unregister(name)
+function M.unregister(name)
   assert(type(name) == "string")
-  return skynet.call(clusterd, "lua", "unregister", name)
-end
-
-function cluster.query(node, name)
-  -- address 0 asks the peer's registered names
-  return skynet.call(get_sender(node), "lua", "req", 0, skynet.pack(name))
+  return manage("unregister", name)
 end
 
 skynet.init(function()
-  clusterd = skynet.uniqueservice("clusterd")
+  manager = skynet.uniqueservice("clusterd")
 end)
 
-return cluster
+return M
