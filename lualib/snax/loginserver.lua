@@ -1,188 +1,209 @@
--- snax.loginserver — a login service framework: one master listens, slaves
--- run the authentication handshake of each connection.
+-- snax.loginserver — a login service in two roles: one master owns the
+-- listening socket and decides logins; several slaves (more instances of
+-- the same service script) run the key exchange with each client.
 --
 -- Stands for the reference's lualib/snax/loginserver.lua. A service script
--- calls `require "snax.loginserver"(conf)`; the first instance (no local
--- name `.<conf.name or "login">` yet) becomes the master, registers that
--- name and starts conf.instance (8) slaves of the same script.
+-- calls `require "snax.loginserver"(conf)`. The first instance finds no
+-- service named `.<conf.name or "login">`, takes that name and becomes the
+-- master, starting conf.instance (default 8) slaves of SERVICE_NAME.
 --   conf.host ("0.0.0.0"), conf.port, conf.instance, conf.name,
---   conf.multilogin (allow one uid to log in twice at the same time),
---   conf.auth_handler(token) -> server, uid        (runs in a slave)
+--   conf.multilogin   true: the same uid may log in twice concurrently
+--   conf.auth_handler(token) -> server, uid          (runs in the slaves)
 --   conf.login_handler(server, uid, secret) -> subid (runs in the master)
---   conf.command_handler(cmd, ...)                 (lua commands to the master)
+--   conf.command_handler(cmd, ...)   answers lua messages to the master
 --
--- Line protocol (each line ends with "\n"):
---   S->C base64(8-byte challenge)
---   C->S base64(8-byte client key)      S->C base64(DH-exchange(server key))
---   both: secret = DH-secret(client key, server key)
---   C->S base64(HMAC64(challenge, secret))
---   C->S base64(DES(secret, token))
---   S->C "200 base64(subid)" | "401 Unauthorized" | "403 Forbidden" |
---        "406 Not Acceptable"
+-- The client conversation, one "\n"-terminated line each:
+--   server: base64(8-byte random challenge)
+--   client: base64(DH-exchange(8-byte client key))
+--   server: base64(DH-exchange(8-byte server key))
+--           (both sides: secret = DH-secret of the two keys)
+--   client: base64(HMAC64(challenge, secret))
+--   client: base64(DES(secret, token))
+--   server: "200 base64(subid)", or "401 Unauthorized" (auth_handler
+--           failed), "403 Forbidden" (login_handler failed), "406 Not
+--           Acceptable" (the uid is logging in already)
 
 local skynet = require "skynet"
 require "skynet.manager"
 local socket = require "skynet.socket"
 local crypt = require "skynet.crypt"
 
-local assert, error, pcall, tonumber = assert, error, pcall, tonumber
-local sformat = string.format
+local b64encode, b64decode = crypt.base64encode, crypt.base64decode
 
--- raised when a socket read or write fails (already logged)
-local socket_error = {}
+-- What is raised when the client's socket went away (after it was logged).
+local LOST = {}
 
-local function check_socket(step, v, fd)
-  if v then
-    return v
+-- Master: uids between the slave's approval and the end of login_handler.
+local in_progress = {}
+
+-- `value`, unless it is false/nil: then the socket is gone during `step`.
+local function alive(step, fd, value)
+  if not value then
+    skynet.error(string.format("%s failed: socket (fd = %d) closed", step, fd))
+    error(LOST)
   end
-  skynet.error(sformat("%s failed: socket (fd = %d) closed", step, fd))
-  error(socket_error)
+  return value
 end
 
-local function send_line(step, fd, text)
-  check_socket(step, socket.write(fd, text), fd)
+local function put_line(step, fd, line)
+  alive(step, fd, socket.write(fd, line .. "\n"))
+end
+
+local function get_line(step, fd)
+  return alive(step, fd, socket.readline(fd))
 end
 
 ---------------------------------------------------------------------------
--- Slave: the handshake
+-- Slave side
 
-local function run_slave(auth_handler)
-  -- -> pcall-style result of auth_handler, and the shared secret
-  local function handshake(fd)
-    -- a client sending huge lines is dropped (8 KB limit)
-    socket.limit(fd, 8192)
-
-    local challenge = crypt.randomkey()
-    send_line("auth", fd, crypt.base64encode(challenge) .. "\n")
-
-    local clientkey = crypt.base64decode(check_socket("auth", socket.readline(fd), fd))
-    if #clientkey ~= 8 then
-      error "Invalid client key"
-    end
-    local serverkey = crypt.randomkey()
-    send_line("auth", fd, crypt.base64encode(crypt.dhexchange(serverkey)) .. "\n")
-    local secret = crypt.dhsecret(clientkey, serverkey)
-
-    local proof = check_socket("auth", socket.readline(fd), fd)
-    if crypt.hmac64(challenge, secret) ~= crypt.base64decode(proof) then
-      error "challenge failed"
-    end
-
-    local etoken = check_socket("auth", socket.readline(fd), fd)
-    local token = crypt.desdecode(secret, crypt.base64decode(etoken))
-    local ok, server, uid = pcall(auth_handler, token)
-    return ok, server, uid, secret
+-- Agrees on a secret with the client; -> challenge, secret.
+local function key_exchange(fd)
+  local challenge = crypt.randomkey()
+  put_line("auth", fd, b64encode(challenge))
+  local client_key = b64decode(get_line("auth", fd))
+  if #client_key ~= 8 then
+    error "Invalid client key"
   end
+  local server_key = crypt.randomkey()
+  put_line("auth", fd, b64encode(crypt.dhexchange(server_key)))
+  return challenge, crypt.dhsecret(client_key, server_key)
+end
 
-  -- pack what handshake returned (or why it failed) as the reply
-  local function pack_result(ran, first, ...)
-    if ran then
-      return skynet.pack(first, ...)
-    end
-    if first == socket_error then
-      return skynet.pack(nil, "socket error")
-    end
-    return skynet.pack(false, first)
+-- The whole conversation up to the token; -> what pcall(auth_handler, token)
+-- gives (ok, server, uid), then the secret.
+local function converse(auth_handler, fd)
+  -- a client sending lines longer than 8 KB is cut off
+  socket.limit(fd, 8192)
+  local challenge, secret = key_exchange(fd)
+  local proof = b64decode(get_line("auth", fd))
+  if proof ~= crypt.hmac64(challenge, secret) then
+    error "challenge failed"
   end
+  local token = crypt.desdecode(secret, b64decode(get_line("auth", fd)))
+  local ok, server, uid = pcall(auth_handler, token)
+  return ok, server, uid, secret
+end
 
-  local function authenticate(fd, addr)
-    skynet.error(sformat("connect from %s (fd = %d)", addr, fd))
-    socket.start(fd) -- may raise
-    local msg, sz = pack_result(pcall(handshake, fd))
-    -- the master writes the verdict on this fd; hand it back
+-- The reply to the master, packed: converse's results when it ran through,
+-- nil and "socket error" when the socket went away, false and the error
+-- otherwise.
+local function reply_of(ran, ...)
+  if ran then
+    return skynet.pack(...)
+  end
+  local err = ...
+  if err == LOST then
+    return skynet.pack(nil, "socket error")
+  end
+  return skynet.pack(false, err)
+end
+
+local function slave(auth_handler)
+  -- the master asks: fd, addr
+  local function handle(fd, addr)
+    skynet.error(string.format("connect from %s (fd = %d)", addr, fd))
+    socket.start(fd) -- raises when the fd is gone already
+    local msg, sz = reply_of(pcall(converse, auth_handler, fd))
+    -- the master writes the verdict: give the fd back
     socket.abandon(fd)
     return msg, sz
   end
 
   skynet.dispatch("lua", function(_, _, ...)
-    local ok, msg, sz = pcall(authenticate, ...)
-    if ok then
-      skynet.ret(msg, sz)
-    else
-      skynet.ret(skynet.pack(false, msg))
+    local ok, msg, sz = pcall(handle, ...)
+    if not ok then
+      msg, sz = skynet.pack(false, msg)
     end
+    skynet.ret(msg, sz)
   end)
 end
 
 ---------------------------------------------------------------------------
--- Master: accepting and the login step
+-- Master side
 
--- uid -> true while that user is logging in
-local logging_in = {}
+-- Marks uid as logging in; false when it is already (and conf does not
+-- allow multilogin).
+local function claim(conf, uid)
+  if conf.multilogin then
+    return true
+  end
+  if in_progress[uid] then
+    return false
+  end
+  in_progress[uid] = true
+  return true
+end
 
-local function serve_client(conf, slave, fd, addr)
-  local ok, server, uid, secret = skynet.call(slave, "lua", fd, addr)
-  -- the slave started the fd, so the master may write to it now
+-- Settles one client: asks a slave to run the conversation, then logs the
+-- user in and writes the verdict. Raises to refuse.
+local function settle(conf, helper, fd, addr)
+  -- the slave starts the fd; once it answered, the master may write to it
+  local ok, server, uid, secret = skynet.call(helper, "lua", fd, addr)
+  if ok == false then
+    put_line("response 401", fd, "401 Unauthorized")
+  end
   if not ok then
-    if ok ~= nil then
-      send_line("response 401", fd, "401 Unauthorized\n")
-    end
     error(server)
   end
 
-  if not conf.multilogin then
-    if logging_in[uid] then
-      send_line("response 406", fd, "406 Not Acceptable\n")
-      error(sformat("User %s is already login", uid))
-    end
-    logging_in[uid] = true
+  if not claim(conf, uid) then
+    put_line("response 406", fd, "406 Not Acceptable")
+    error(string.format("User %s is already login", uid))
   end
-
   local done, subid = pcall(conf.login_handler, server, uid, secret)
-  logging_in[uid] = nil
-
-  if done then
-    send_line("response 200", fd, "200 " .. crypt.base64encode(subid or "") .. "\n")
-  else
-    send_line("response 403", fd, "403 Forbidden\n")
+  in_progress[uid] = nil
+  if not done then
+    put_line("response 403", fd, "403 Forbidden")
     error(subid)
   end
+  put_line("response 200", fd, "200 " .. b64encode(subid or ""))
 end
 
-local function run_master(conf)
+local function master(conf)
+  local port = assert(tonumber(conf.port))
   local count = conf.instance or 8
   assert(count > 0)
-  local host = conf.host or "0.0.0.0"
-  local port = assert(tonumber(conf.port))
 
   skynet.dispatch("lua", function(_, _, command, ...)
     skynet.ret(skynet.pack(conf.command_handler(command, ...)))
   end)
 
-  local slaves = {}
+  local helpers = {}
   for i = 1, count do
-    slaves[i] = skynet.newservice(SERVICE_NAME)
+    helpers[i] = skynet.newservice(SERVICE_NAME)
   end
-  local turn = 1
+  -- the slaves take the clients in turn
+  local served = 0
 
-  skynet.error(sformat("login server listen at : %s %d", host, port))
-  local listen_fd = socket.listen(host, port)
-  socket.start(listen_fd, function(fd, addr)
-    local slave = slaves[turn]
-    turn = turn % #slaves + 1
-    local ok, err = pcall(serve_client, conf, slave, fd, addr)
-    if not ok and err ~= socket_error then
-      skynet.error(sformat("invalid client (fd = %d) error = %s", fd, err))
+  local function on_accept(fd, addr)
+    served = served + 1
+    local helper = helpers[(served - 1) % #helpers + 1]
+    local ok, err = pcall(settle, conf, helper, fd, addr)
+    if not ok and err ~= LOST then
+      skynet.error(string.format("invalid client (fd = %d) error = %s", fd, err))
     end
     socket.close(fd)
-  end)
+  end
+
+  local host = conf.host or "0.0.0.0"
+  skynet.error(string.format("login server listen at : %s %d", host, port))
+  socket.start(socket.listen(host, port), on_accept)
 end
 
-local function login(conf)
+return function(conf)
   local name = "." .. (conf.name or "login")
   skynet.start(function()
     if skynet.localname(name) then
-      -- a slave: the master is already there
-      run_slave(assert(conf.auth_handler))
+      -- the master is there already: this is one of its slaves
+      local auth_handler = assert(conf.auth_handler)
       conf = nil
-    else
-      conf.auth_handler = nil
-      assert(conf.login_handler)
-      assert(conf.command_handler)
-      skynet.register(name)
-      run_master(conf)
+      slave(auth_handler)
+      return
     end
+    assert(conf.login_handler and conf.command_handler)
+    -- the master needs no auth_handler
+    conf.auth_handler = nil
+    skynet.register(name)
+    master(conf)
   end)
 end
-
-return login

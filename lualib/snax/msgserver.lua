@@ -1,265 +1,290 @@
--- snax.msgserver — a gate for logged-in users: authenticates each connection
--- with the secret the login server handed out, then runs request/response
--- traffic that survives reconnects (answers are cached and re-sent).
+-- snax.msgserver — a gate for users who logged in through a login server.
+-- A connection proves who it is with the secret the login server agreed on;
+-- after that it exchanges requests and answers, and an answer that could
+-- not be delivered is kept so that the same request sent again after a
+-- reconnect gets it.
 --
--- Stands for the reference's lualib/snax/msgserver.lua. All integers are
--- big-endian; packages use gateserver's 2-byte length framing.
---   handshake (first package): base64(uid)@base64(server)#base64(subid):index:base64(hmac)
---       hmac = HMAC-hash(secret, "<username>:<index>"); index must grow with
---       every connection. Answer: "200 OK", "404 User Not Found",
---       "403 Index Expired", "401 Unauthorized" or "400 Bad Request" (then
---       the connection is closed).
---   request: content .. dword session
---   response: content .. byte ok (1/0) .. dword session
--- API: server.userid(username) -> uid, subid, server;
---      server.username(uid, subid, server) -> username;
---      server.login(username, secret); server.logout(username);
---      server.ip(username); server.start(conf)
+-- Stands for the reference's lualib/snax/msgserver.lua. Packages use
+-- snax.gateserver's framing (2-byte big-endian length); integers are
+-- big-endian.
+--   first package:  base64(uid)@base64(server)#base64(subid):index:base64(hmac)
+--     hmac = crypt.hmac_hash(secret, "<username>:<index>"); `index` must be
+--     larger than the one of any earlier connection of the user. The gate
+--     answers "200 OK", or "404 User Not Found", "403 Index Expired",
+--     "401 Unauthorized", "400 Bad Request" and closes the connection.
+--   request:   content .. dword session
+--   answer:    content .. byte ok (1, or 0 with empty content) .. dword session
+-- API: server.userid(username) -> uid, subid, server
+--      server.username(uid, subid, server) -> username
+--      server.login(username, secret), server.logout(username),
+--      server.ip(username) -> the peer address while connected, else nil
+--      server.start(conf)
 -- conf: login_handler(uid, secret) -> subid, logout_handler(uid, subid),
---       kick_handler(uid, subid), request_handler(username, msg) -> answer,
---       register_handler(servername), disconnect_handler(username) (optional),
---       expired_number (128: answers kept after they were sent)
--- Lua commands: login, logout, kick (to the handlers above).
+--   kick_handler(uid, subid) (these three are also the lua commands login,
+--   logout and kick), request_handler(username, msg) -> answer,
+--   register_handler(servername) (when the gate opened), disconnect_handler
+--   (username) (optional), expired_number (default 128: how many delivered
+--   answers stay cached).
 
 local skynet = require "skynet"
 local gateserver = require "snax.gateserver"
 local netpack = require "skynet.netpack"
 local crypt = require "skynet.crypt"
-local socketdriver = require "skynet.socketdriver"
+local driver = require "skynet.socketdriver"
 
-local assert, error, pairs, pcall, tonumber, tostring =
-  assert, error, pairs, pcall, tonumber, tostring
-local spack, sunpack, sformat = string.pack, string.unpack, string.format
-local b64encode = crypt.base64encode
-local b64decode = crypt.base64decode
+local b64encode, b64decode = crypt.base64encode, crypt.base64decode
 
 local server = {}
 
+-- Logged-in users by username. A user record:
+--   name, secret
+--   generation  the index of its current connection (0: none yet)
+--   clock       counts delivered answers, for retiring old ones
+--   answers     session -> { to, packed, generation, stamp }: `to` is the fd
+--               still owed the answer (nil once sent), `packed` the framed
+--               answer (nil while the request runs), `stamp` the clock value
+--               it was sent at
+--   fd, ip      the connection that proved itself, while it lasts
+local users = {}
+-- fd -> user record of a proven connection
+local proven = {}
+-- fd -> peer address, for connections whose first package is still due
+local unproven = {}
+
+function server.login(username, secret)
+  assert(users[username] == nil)
+  users[username] = {
+    name = username,
+    secret = secret,
+    generation = 0,
+    clock = 0,
+    answers = {},
+  }
+end
+
+function server.logout(username)
+  local fd = users[username].fd
+  users[username] = nil
+  if fd and proven[fd] then
+    proven[fd] = nil
+    gateserver.closeclient(fd)
+  end
+end
+
+function server.ip(username)
+  local user = users[username]
+  return user and user.fd and user.ip or nil
+end
+
+function server.username(uid, subid, servername)
+  local parts = { b64encode(uid), "@", b64encode(servername), "#", b64encode(tostring(subid)) }
+  return table.concat(parts)
+end
+
+-- the inverse of server.username
+function server.userid(username)
+  local parts = { username:match "([^@]*)@([^#]*)#(.*)" } -- uid, server, subid
+  return b64decode(parts[1]), b64decode(parts[3]), b64decode(parts[2])
+end
+
+-- the answers to a refused first package
+local REFUSAL = {
+  unknown = "404 User Not Found",
+  expired = "403 Index Expired",
+  forged = "401 Unauthorized",
+  malformed = "400 Bad Request",
+}
+
+-- Judges the first package `text` of fd: nil when the connection is now
+-- the user's, else the REFUSAL key. Raises on malformed text. Must not
+-- yield: the user may not change meanwhile.
+local function judge(fd, addr, text)
+  local username, index, proof = text:match "([^:]*):([^:]*):([^:]*)"
+  local user = users[username]
+  if user then
+    -- both raise on malformed text, before the other checks
+    local n = assert(tonumber(index))
+    local mac = b64decode(proof)
+    if n <= user.generation then
+      return "expired"
+    end
+    if mac ~= crypt.hmac_hash(user.secret, username .. ":" .. index) then
+      return "forged"
+    end
+    proven[fd] = user
+    user.generation, user.fd, user.ip = n, fd, addr
+    return nil
+  end
+  return "unknown"
+end
+
+local function malformed(err)
+  skynet.error(err)
+  return "malformed"
+end
+
+-- The framed answer to `session`: the handler's result with ok = 1, or,
+-- when it raised, nothing but ok = 0 (the error is logged).
+local function framed_answer(handler, user, session, content)
+  local ok, result = pcall(handler, user.name, content)
+  result = result or ""
+  local body
+  if ok then
+    body = result .. string.pack(">BI4", 1, session)
+  else
+    skynet.error(result)
+    body = string.pack(">BI4", 0, session)
+  end
+  return string.pack(">s2", body)
+end
+
+-- request handlers pass requests on to agents as "client" messages
 skynet.register_protocol {
   name = "client",
   id = skynet.PTYPE_CLIENT,
 }
 
--- username -> { secret, version, index, username, response, fd, ip }
-local user_online = {}
--- fd -> peer address, until its handshake package arrived
-local handshake = {}
--- fd -> user
-local connection = {}
-
-function server.userid(username)
-  local uid, servername, subid = username:match "([^@]*)@([^#]*)#(.*)"
-  return b64decode(uid), b64decode(subid), b64decode(servername)
-end
-
-function server.username(uid, subid, servername)
-  return sformat("%s@%s#%s", b64encode(uid), b64encode(servername), b64encode(tostring(subid)))
-end
-
-function server.logout(username)
-  local u = user_online[username]
-  user_online[username] = nil
-  if u.fd and connection[u.fd] then
-    gateserver.closeclient(u.fd)
-    connection[u.fd] = nil
-  end
-end
-
-function server.login(username, secret)
-  assert(user_online[username] == nil)
-  user_online[username] = {
-    secret = secret,
-    version = 0, -- index of the current connection
-    index = 0, -- answers sent so far (for expiry)
-    username = username,
-    -- session -> { fd still to answer, packed answer, version, index }
-    response = {},
-  }
-end
-
-function server.ip(username)
-  local u = user_online[username]
-  if u and u.fd then
-    return u.ip
-  end
-end
-
 function server.start(conf)
-  local expired_number = conf.expired_number or 128
-  local request_handler = assert(conf.request_handler)
-
-  local CMD = {
+  local keep = conf.expired_number or 128
+  local commands = {
     login = assert(conf.login_handler),
     logout = assert(conf.logout_handler),
     kick = assert(conf.kick_handler),
   }
+  local on_request = assert(conf.request_handler)
 
-  local handler = {}
-
-  function handler.command(cmd, _, ...)
-    local f = assert(CMD[cmd])
-    return f(...)
-  end
-
-  function handler.open(_, gateconf)
-    return conf.register_handler(assert(gateconf.servername))
-  end
-
-  function handler.connect(fd, addr)
-    handshake[fd] = addr
-    gateserver.openclient(fd)
-  end
-
-  function handler.disconnect(fd)
-    handshake[fd] = nil
-    local u = connection[fd]
-    if not u then
-      return
-    end
-    if conf.disconnect_handler then
-      conf.disconnect_handler(u.username)
-    end
-    -- the handler may have closed it already
-    if connection[fd] then
-      u.fd = nil
-      connection[fd] = nil
-      gateserver.closeclient(fd)
-    end
-  end
-
-  handler.error = handler.disconnect
-
-  -- Check the handshake package; nil when accepted, else the refusal.
-  -- Never yields.
-  local function check_handshake(fd, message, addr)
-    local username, index, hmac = message:match "([^:]*):([^:]*):([^:]*)"
-    local u = user_online[username]
-    if u == nil then
-      return "404 User Not Found"
-    end
-    local idx = assert(tonumber(index))
-    hmac = b64decode(hmac)
-    if idx <= u.version then
-      return "403 Index Expired"
-    end
-    local expected = crypt.hmac_hash(u.secret, sformat("%s:%s", username, index))
-    if expected ~= hmac then
-      return "401 Unauthorized"
-    end
-    u.version = idx
-    u.fd = fd
-    u.ip = addr
-    connection[fd] = u
-  end
-
-  local function on_handshake(fd, addr, msg, sz)
-    local message = netpack.tostring(msg, sz)
-    local ok, refusal = pcall(check_handshake, fd, message, addr)
-    if not ok then
-      skynet.error(refusal)
-      refusal = "400 Bad Request"
-    end
-    socketdriver.send(fd, netpack.pack(refusal or "200 OK"))
-    if refusal then
-      gateserver.closeclient(fd)
-    end
-  end
-
-  -- Drop cached answers older than expired_number once the counter grew
-  -- to twice that, renumbering the rest.
-  local function expire_answers(u)
-    if u.index < expired_number * 2 then
+  -- Once the clock reached twice `keep`, answers delivered more than `keep`
+  -- ticks ago are forgotten and the clock restarts after the newest kept.
+  local function retire(user)
+    if user.clock < 2 * keep then
       return
     end
     local newest = 0
-    local cache = u.response
-    for session, p in pairs(cache) do
-      if p[1] == nil then -- answered
-        if p[4] < expired_number then
-          cache[session] = nil
+    for session, a in pairs(user.answers) do
+      if a.to == nil then
+        local stamp = a.stamp - keep
+        if stamp < 0 then
+          user.answers[session] = nil
         else
-          p[4] = p[4] - expired_number
-          if p[4] > newest then
-            newest = p[4]
-          end
+          a.stamp = stamp
+          newest = math.max(newest, stamp)
         end
       end
     end
-    u.index = newest + 1
+    user.clock = newest + 1
   end
 
-  local function handle_request(fd, message)
-    local u = assert(connection[fd], "invalid fd")
-    local session = sunpack(">I4", message, -4)
-    message = message:sub(1, -5)
-    local p = u.response[session]
-    if p and p[3] == u.version then
-      -- the same connection reuses a session: start over, unless the old
-      -- request is still running
-      u.response[session] = nil
-      if p[2] == nil then
-        local text = sformat("Conflict session %s", crypt.hexencode(session))
+  -- The cache entry that serves `session` for fd, or nil when the request
+  -- is still running (its answer will go to fd then).
+  local function entry_for(user, fd, session, content)
+    local a = user.answers[session]
+    if a and a.generation == user.generation then
+      -- the same connection uses the session again: a new request, unless
+      -- the old one has not been answered yet
+      user.answers[session] = nil
+      if not a.packed then
+        local text = string.format("Conflict session %s", crypt.hexencode(session))
         skynet.error(text)
         error(text)
       end
-      p = nil
+      a = nil
     end
+    if a then
+      -- sent before the reconnect: re-send to the new fd
+      a.to, a.generation, a.stamp = fd, user.generation, user.clock
+      return a.packed and a
+    end
+    a = { to = fd }
+    user.answers[session] = a
+    -- may yield: the connection may be gone when it returns
+    a.packed = framed_answer(on_request, user, session, content)
+    a.generation, a.stamp = user.generation, user.clock
+    return a
+  end
 
-    if p == nil then
-      p = { fd }
-      u.response[session] = p
-      local ok, answer = pcall(request_handler, u.username, message)
-      -- the handler may have yielded: the connection may be gone by now
-      answer = answer or ""
-      if ok then
-        answer = answer .. spack(">BI4", 1, session)
+  local function serve(fd, text)
+    local user = assert(proven[fd], "invalid fd")
+    local session = string.unpack(">I4", text, -4)
+    local a = entry_for(user, fd, session, text:sub(1, -5))
+    if not a then
+      return
+    end
+    user.clock = user.clock + 1
+    local to = a.to
+    a.to = nil
+    if proven[to] then
+      driver.send(to, a.packed)
+    end
+    retire(user)
+  end
+
+  local function first_package(fd, addr, text)
+    local _, verdict = xpcall(judge, malformed, fd, addr, text)
+    if verdict == nil then
+      driver.send(fd, netpack.pack "200 OK")
+      return
+    end
+    driver.send(fd, netpack.pack(REFUSAL[verdict]))
+    gateserver.closeclient(fd)
+  end
+
+  local function later_package(fd, text)
+    local ok, err = pcall(serve, fd, text)
+    if ok then
+      return
+    end
+    skynet.error(string.format("Invalid package %s : %s", err, text))
+    if proven[fd] then
+      gateserver.closeclient(fd)
+    end
+  end
+
+  local function gone(fd)
+    unproven[fd] = nil
+    local user = proven[fd]
+    if not user then
+      return
+    end
+    local notify = conf.disconnect_handler
+    if notify then
+      notify(user.name)
+    end
+    -- the handler may have closed it itself
+    if proven[fd] then
+      proven[fd] = nil
+      user.fd = nil
+      gateserver.closeclient(fd)
+    end
+  end
+
+  return gateserver.start {
+    command = function(cmd, _, ...)
+      return assert(commands[cmd])(...)
+    end,
+
+    open = function(_, gateconf)
+      return conf.register_handler(assert(gateconf.servername))
+    end,
+
+    connect = function(fd, addr)
+      unproven[fd] = addr
+      gateserver.openclient(fd)
+    end,
+
+    message = function(fd, msg, sz)
+      local text = netpack.tostring(msg, sz)
+      local addr = unproven[fd]
+      if addr then
+        unproven[fd] = nil
+        first_package(fd, addr, text)
       else
-        skynet.error(answer)
-        answer = spack(">BI4", 0, session)
+        later_package(fd, text)
       end
-      p[2] = spack(">s2", answer)
-      p[3] = u.version
-      p[4] = u.index
-    else
-      -- a request repeated after a reconnect: answer on the new fd
-      p[1] = fd
-      p[3] = u.version
-      p[4] = u.index
-      if p[2] == nil then
-        return -- still being handled; the answer will go to the new fd
-      end
-    end
-    u.index = u.index + 1
-    local to = p[1]
-    if connection[to] then
-      socketdriver.send(to, p[2])
-    end
-    p[1] = nil
-    expire_answers(u)
-  end
+    end,
 
-  local function on_request(fd, msg, sz)
-    local message = netpack.tostring(msg, sz)
-    local ok, err = pcall(handle_request, fd, message)
-    if not ok then
-      skynet.error(sformat("Invalid package %s : %s", err, message))
-      if connection[fd] then
-        gateserver.closeclient(fd)
-      end
-    end
-  end
-
-  function handler.message(fd, msg, sz)
-    local addr = handshake[fd]
-    if addr then
-      on_handshake(fd, addr, msg, sz)
-      handshake[fd] = nil
-    else
-      on_request(fd, msg, sz)
-    end
-  end
-
-  return gateserver.start(handler)
+    disconnect = gone,
+    error = gone,
+  }
 end
 
 return server
