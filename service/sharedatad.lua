@@ -1,182 +1,194 @@
--- sharedatad — builds and keeps the objects of skynet.sharedata.
+-- sharedatad — builds and keeps the data sets of skynet.sharedata.
 --
--- Stands for the reference's service/sharedatad.lua (unique). Each name
--- maps to a native object (skynet.sharedata.core) referenced by a ticket.
--- Readers count as references from `query`/`monitor` until their `confirm`
--- and while their box lives. A replaced or deleted object is kept in
--- `retired` and deleted by the collector (every minute; ten minutes after
--- the last update at the latest) once nobody references it. Readers own
--- the data they hold, so deleting early would not break them; the counts
--- only decide when this service lets go.
--- Commands (lua protocol):
---   new name value ...    (asserts the name is new)
---   update name value ... (replaces, or creates)
+-- Stands for the reference's service/sharedatad.lua (a unique service).
+-- Each name has one current object in the native store
+-- (skynet.sharedata.core, through corelib.host), known to everyone by its
+-- ticket. An object's reference count is this service's own reference
+-- while it is current, plus one per ticket handed to a reader until the
+-- reader confirms it, plus the readers' boxes. A replaced or deleted object
+-- is retired; the collector deletes retired objects nobody references.
+-- It runs once a minute and collects every tenth time, or at the next
+-- round after an update. (Readers own what they hold, so the counts only
+-- decide when this service lets go.)
+-- Requests (lua protocol):
+--   new name value ...     value: table, Lua source (or "@file") run with
+--                          ..., or nil; the name must be new
+--   update name value ...  replaces the current object, or creates it
 --   delete name
---   query name -> ticket  monitor name ticket -> newer ticket | nil (deleted)
---   confirm ticket        (no answer)
+--   query name -> ticket
+--   monitor name ticket -> the ticket that replaced it; nothing on delete
+--   confirm ticket         (a send: no answer)
 
 local skynet = require "skynet"
-local corelib = require "skynet.sharedata.corelib"
-local host = corelib.host
+local host = require("skynet.sharedata.corelib").host
 
--- `new` may load a data file: keep it out of the code cache
+-- `new` may load a data file, which must not be cached
 require("skynet.codecache").mode "OFF"
 
-local NORET = {}
+local MINUTE = 60 * 100
+local ROUNDS = 10 -- collection rounds when nothing hurries them
 
-local objects = {} -- name -> { obj = ticket, watch = { response closures } }
-local watchers = {} -- name -> { n = monitors since the last sweep, threshold }
-local known = {} -- ticket -> its entry while current, true once retired
-local collect_countdown = 10 -- minutes until the next collection
+-- name -> { ticket, waiting = { monitor responses }, monitors = count since
+--          the last sweep, limit = count that triggers a sweep }
+local sets = {}
+-- ticket -> "current" | "retired", for every object not yet deleted
+local objects = {}
+local rounds_left = ROUNDS
 
-local function add(name, tbl)
-  assert(objects[name] == nil)
-  local ticket = host.new(tbl)
-  host.incref(ticket)
-  local entry = { obj = ticket, watch = {} }
-  known[ticket] = entry
-  objects[name] = entry
-  watchers[name] = { n = 0, threshold = 16 }
-end
-
-local function collect_soon()
-  if collect_countdown > 1 then
-    collect_countdown = 1
-  end
+local function retire(ticket)
+  objects[ticket] = "retired"
+  host.decref(ticket)
 end
 
 local function collector()
   while true do
-    skynet.sleep(60 * 100)
-    if collect_countdown <= 0 then
-      collect_countdown = 10
+    skynet.sleep(MINUTE)
+    if rounds_left > 0 then
+      rounds_left = rounds_left - 1
+    else
+      rounds_left = ROUNDS
       collectgarbage()
-      for ticket, state in pairs(known) do
-        if state == true and host.getref(ticket) <= 0 then
-          known[ticket] = nil
+      for ticket, state in pairs(objects) do
+        if state == "retired" and host.getref(ticket) <= 0 then
+          objects[ticket] = nil
           host.delete(ticket)
         end
       end
-    else
-      collect_countdown = collect_countdown - 1
     end
   end
 end
 
-local env_meta = { __index = _ENV }
+local sandbox_meta = { __index = _ENV }
 
--- The table a `new`/`update` value stands for.
-local function evaluate(name, value, ...)
-  local kind = type(value)
-  if kind == "table" then
-    return value
-  elseif kind == "nil" then
+-- Runs Lua source (or the file after "@") in a fresh environment that
+-- sees the globals; the table it returns, or else the globals it set.
+local function run_source(name, src, ...)
+  local env = setmetatable({}, sandbox_meta)
+  local chunk
+  if src:sub(1, 1) ~= "@" then
+    chunk = assert(load(src, "=" .. name, "bt", env))
+  else
+    chunk = assert(loadfile(src:sub(2), "bt", env))
+  end
+  local _, made = assert(skynet.pcall(chunk, ...))
+  setmetatable(env, nil)
+  return type(made) == "table" and made or env
+end
+
+local makers = {
+  table = function(_, t)
+    return t
+  end,
+  string = run_source,
+  ["nil"] = function()
     return {}
-  elseif kind ~= "string" then
+  end,
+}
+
+-- The value is made (its source run) before the name is checked.
+local function create(name, value, ...)
+  local kind = type(value)
+  local maker = makers[kind]
+  if maker == nil then
     error("Unknown data type " .. kind)
   end
-  local env = setmetatable({}, env_meta)
-  local chunk
-  if value:sub(1, 1) == "@" then
-    chunk = assert(loadfile(value:sub(2), "bt", env))
-  else
-    chunk = assert(load(value, "=" .. name, "bt", env))
+  local data = maker(name, value, ...)
+  assert(sets[name] == nil)
+  local ticket = host.new(data)
+  host.incref(ticket)
+  objects[ticket] = "current"
+  sets[name] = { ticket = ticket, waiting = {}, monitors = 0, limit = 16 }
+end
+
+-- Keeps only the monitors of `set` whose caller is still there; returns
+-- how many were dropped.
+local function sweep(set)
+  local kept, seen = {}, 0
+  for _, respond in pairs(set.waiting) do
+    seen = seen + 1
+    if respond "TEST" then
+      kept[#kept + 1] = respond
+    end
   end
-  local _, result = assert(skynet.pcall(chunk, ...))
-  setmetatable(env, nil)
-  if type(result) == "table" then
-    return result
+  set.waiting = kept
+  return seen - #kept
+end
+
+-- Handlers answer for themselves: `answer` for an immediate reply, or a
+-- response kept for later.
+local function answer(...)
+  skynet.ret(skynet.pack(...))
+end
+
+local request = {}
+
+function request.new(name, value, ...)
+  create(name, value, ...)
+  answer(nil)
+end
+
+function request.update(name, value, ...)
+  -- the old object is retired before the new one is made: if making it
+  -- fails, the name is gone
+  local old = sets[name]
+  if old then
+    sets[name] = nil
+    retire(old.ticket)
   end
-  return env
-end
-
-local CMD = {}
-
-function CMD.new(name, value, ...)
-  add(name, evaluate(name, value, ...))
-end
-
-function CMD.delete(name)
-  local entry = assert(objects[name])
-  objects[name] = nil
-  watchers[name] = nil
-  assert(known[entry.obj])
-  known[entry.obj] = true
-  host.decref(entry.obj)
-  for _, response in pairs(entry.watch) do
-    response(true)
+  create(name, value, ...)
+  if old then
+    local fresh = sets[name].ticket
+    host.markdirty(old.ticket)
+    for _, respond in pairs(old.waiting) do
+      host.incref(fresh)
+      respond(true, fresh)
+    end
   end
+  rounds_left = math.min(rounds_left, 1)
+  answer(nil)
 end
 
-function CMD.query(name)
-  local entry = assert(objects[name], name)
-  host.incref(entry.obj)
-  return entry.obj
+function request.delete(name)
+  local set = assert(sets[name])
+  sets[name] = nil
+  assert(objects[set.ticket])
+  retire(set.ticket)
+  for _, respond in pairs(set.waiting) do
+    respond(true)
+  end
+  answer(nil)
 end
 
-function CMD.confirm(ticket)
-  if known[ticket] then
+function request.query(name)
+  local set = assert(sets[name], name)
+  host.incref(set.ticket)
+  answer(set.ticket)
+end
+
+function request.monitor(name, ticket)
+  local set = assert(sets[name])
+  if set.ticket ~= ticket then
+    host.incref(set.ticket)
+    return answer(set.ticket)
+  end
+  set.monitors = set.monitors + 1
+  if set.monitors > set.limit then
+    set.monitors = set.monitors - sweep(set)
+    set.limit = set.monitors * 2
+  end
+  set.waiting[#set.waiting + 1] = skynet.response()
+end
+
+function request.confirm(ticket)
+  if objects[ticket] then
     host.decref(ticket)
   end
-  return NORET
-end
-
-function CMD.update(name, value, ...)
-  local old = objects[name]
-  if old then
-    known[old.obj] = true
-    host.decref(old.obj)
-    objects[name] = nil
-    watchers[name] = nil
-  end
-  CMD.new(name, value, ...)
-  if old then
-    local ticket = objects[name].obj
-    host.markdirty(old.obj)
-    for _, response in pairs(old.watch) do
-      host.incref(ticket)
-      response(true, ticket)
-    end
-  end
-  collect_soon()
-end
-
--- Drops the watchers whose caller is gone; returns how many.
-local function sweep(watch)
-  local dropped = 0
-  for k, response in pairs(watch) do
-    if not response "TEST" then
-      watch[k] = nil
-      dropped = dropped + 1
-    end
-  end
-  return dropped
-end
-
-function CMD.monitor(name, ticket)
-  local entry = assert(objects[name])
-  if ticket ~= entry.obj then
-    host.incref(entry.obj)
-    return entry.obj
-  end
-  local w = watchers[name]
-  local n = w.n + 1
-  if n > w.threshold then
-    n = n - sweep(entry.watch)
-    w.threshold = n * 2
-  end
-  w.n = n
-  entry.watch[#entry.watch + 1] = skynet.response()
-  return NORET
 end
 
 skynet.start(function()
-  skynet.fork(collector)
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    local f = assert(CMD[cmd])
-    local result = f(...)
-    if result ~= NORET then
-      skynet.ret(skynet.pack(result))
-    end
+  skynet.dispatch("lua", function(_, _, what, ...)
+    local handler = assert(request[what])
+    handler(...)
   end)
+  skynet.fork(collector)
 end)

@@ -1,95 +1,98 @@
--- skynet.sharedata — read-only data shared by every service of the node.
+-- skynet.sharedata — read-only data that every service of the node reads
+-- in place.
 --
--- Stands for the reference's lualib/skynet/sharedata.lua. The data is built
--- once, in the unique service sharedatad, into a native store that every
--- service reads in place (skynet.sharedata.core); a service holds only
--- small proxy tables (skynet.sharedata.corelib).
+-- Stands for the reference's lualib/skynet/sharedata.lua. The unique
+-- service sharedatad builds each data set once into the native store
+-- (skynet.sharedata.core); a service only holds small proxy tables over it
+-- (skynet.sharedata.corelib).
 --   new(name, value, ...)    value: a table, Lua source returning a table
 --                            (run with ...; "@file" loads a file) or nil
---   query(name) -> proxy     cached; read it like a table
---   update(name, value, ...) replaces the data: existing proxies in every
---                            service show the new data on their next access
+--   query(name) -> proxy     cached per name; read it like a table
+--   update(name, value, ...) replaces (or creates) the data; proxies in
+--                            every service show it on their next access
 --   delete(name)             later queries fail; proxies keep the last data
 --   flush()                  applies pending updates now
 --   deepcopy(name, k1, ...)  a plain table copy (of a sub-path)
--- For each object it queried, a service keeps a monitor coroutine blocked
--- in a call to sharedatad; the answer is the newer object.
+-- Objects travel as tickets. Every ticket this service receives from
+-- sharedatad (query, monitor) counts as a reference there until this
+-- service confirms it, once its own box holds the object. For each name it
+-- queried, the service keeps a coroutine blocked in a `monitor` call, which
+-- sharedatad answers with the newer ticket, or with nothing on delete.
 
 local skynet = require "skynet"
 local corelib = require "skynet.sharedata.corelib"
 
-local sharedatad
-
-skynet.init(function()
-  sharedatad = skynet.uniqueservice "sharedatad"
-end)
-
 local sharedata = {}
-local cache = setmetatable({}, { __mode = "kv" })
 
--- Waits for newer versions of `name` and hands them to its proxies.
-local function monitor(name, proxy, ticket)
-  local latest = ticket
-  while true do
-    latest = skynet.call(sharedatad, "lua", "monitor", name, latest)
-    if latest == nil then
-      break
+local server -- sharedatad
+local proxies = setmetatable({}, { __mode = "kv" }) -- name -> root proxy
+
+local function ask(what, ...)
+  return skynet.call(server, "lua", what, ...)
+end
+
+local function confirm(ticket)
+  skynet.send(server, "lua", "confirm", ticket)
+end
+
+-- Hands each newer version of `name` to `proxy` until the name is deleted.
+local function follow(name, proxy, ticket)
+  repeat
+    ticket = ask("monitor", name, ticket)
+    if ticket ~= nil then
+      corelib.update(proxy, ticket)
+      confirm(ticket)
     end
-    corelib.update(proxy, latest)
-    skynet.send(sharedatad, "lua", "confirm", latest)
-  end
-  if cache[name] == proxy then
-    cache[name] = nil
+  until ticket == nil
+  if proxies[name] == proxy then
+    proxies[name] = nil
   end
 end
 
 function sharedata.query(name)
-  local proxy = cache[name]
+  local proxy = proxies[name]
   if proxy then
     return proxy
   end
-  local ticket = skynet.call(sharedatad, "lua", "query", name)
-  proxy = cache[name]
-  if proxy and corelib.ticket(proxy) == ticket then
-    -- another coroutine got it while we waited
-    skynet.send(sharedatad, "lua", "confirm", ticket)
-    return proxy
+  local ticket = ask("query", name)
+  -- a coroutine that asked at the same time may have made the proxy
+  proxy = proxies[name]
+  if not (proxy and corelib.ticket(proxy) == ticket) then
+    proxy = corelib.box(ticket)
+    proxies[name] = proxy
+    skynet.fork(follow, name, proxy, ticket)
   end
-  proxy = corelib.box(ticket)
-  skynet.send(sharedatad, "lua", "confirm", ticket)
-  skynet.fork(monitor, name, proxy, ticket)
-  cache[name] = proxy
+  confirm(ticket)
   return proxy
 end
 
-function sharedata.new(name, v, ...)
-  skynet.call(sharedatad, "lua", "new", name, v, ...)
-end
-
-function sharedata.update(name, v, ...)
-  skynet.call(sharedatad, "lua", "update", name, v, ...)
-end
-
-function sharedata.delete(name)
-  skynet.call(sharedatad, "lua", "delete", name)
+-- new, update and delete are plain requests (no result)
+for _, what in ipairs { "new", "update", "delete" } do
+  sharedata[what] = function(name, ...)
+    ask(what, name, ...)
+  end
 end
 
 function sharedata.flush()
-  for _, proxy in pairs(cache) do
+  for _, proxy in pairs(proxies) do
     corelib.flush(proxy)
   end
   collectgarbage()
 end
 
 function sharedata.deepcopy(name, ...)
-  local proxy = cache[name]
+  local proxy = proxies[name]
   if proxy then
     return corelib.copy(proxy.__obj, ...)
   end
-  local ticket = skynet.call(sharedatad, "lua", "query", name)
+  local ticket = ask("query", name)
   local copy = corelib.copy_ticket(ticket, ...)
-  skynet.send(sharedatad, "lua", "confirm", ticket)
+  confirm(ticket)
   return copy
 end
+
+skynet.init(function()
+  server = skynet.uniqueservice "sharedatad"
+end)
 
 return sharedata

@@ -1,205 +1,200 @@
--- skynet.sharedata.corelib — read-only proxies over skynet.sharedata.core.
+-- skynet.sharedata.corelib — read-only proxy tables over the native store
+-- of skynet.sharedata.core.
 --
--- Stands for the reference's lualib/skynet/sharedata/corelib.lua. A proxy
--- is a Lua table with these raw fields and a shared metatable:
---   __obj    node (userdata) of the table it shows
---   __gcobj  box of the root object (keeps the data alive for this service)
---   __parent the parent proxy (false for the root), __key its key there
---   __cache  child proxies by key (made on first access)
--- Reads go to the native store; a table value is shown as a child proxy,
--- cached. Writes raise `Error newindex, the key [<path>]`.
--- When the object is replaced (sharedata.update), the monitor coroutine of
--- sharedata.lua stores the new object in the box (conf.update); the next
--- access through any proxy of that object notices the dirty flag and moves
--- the whole proxy tree to the new object. A child whose key is no longer a
--- table then raises `The key [<path>] doesn't exist after update`.
--- Exported: host (the native host functions), box, update, flush, copy,
--- copy_ticket, ticket, next.
+-- Stands for the reference's lualib/skynet/sharedata/corelib.lua.
+-- A proxy is a table whose only raw field is `__obj`, the node (userdata)
+-- of the stored table it shows; everything else about it lives in `links`
+-- (weak keys): the box that keeps its object alive for this service, its
+-- parent proxy and key there (none for a root) and its child proxies, made
+-- on first access and kept.
+-- Reading a key reads the store; a table value is shown as a child proxy.
+-- Writing raises `Error newindex, the key [<path>]` (path "" for the root,
+-- ".a.b" below it).
+-- When the object is replaced, sharedata.lua's monitor coroutine records
+-- the newer object in the box (`update`); the next access through any proxy
+-- of the old object finds its node dirty and moves the whole tree of
+-- proxies, from the root down, to the new object. Children whose key no
+-- longer holds a table are cut off and keep the old node; reading one
+-- raises `The key [<path>] doesn't exist after update`.
+-- Exported: host (the functions sharedatad uses), box(ticket) -> root
+-- proxy, update(proxy, ticket), flush(proxy), next(proxy, key),
+-- copy(node, k1, ...), copy_ticket(ticket, k1, ...), ticket(proxy).
 
 local core = require "skynet.sharedata.core"
 
-local type, rawget, rawset, setmetatable = type, rawget, rawset, setmetatable
-local index, nextkey, len = core.index, core.nextkey, core.len
-local isdirty, needupdate = core.isdirty, core.needupdate
+local type, rawget, rawset, select = type, rawget, rawset, select
+local node_get, node_next, node_len = core.index, core.nextkey, core.len
+local is_dirty, newer_of = core.isdirty, core.needupdate
 
-local conf = {}
+local M = {}
 
-conf.host = {
-  new = core.new,
-  delete = core.delete,
-  getref = core.getref,
-  markdirty = core.markdirty,
-  incref = core.incref,
-  decref = core.decref,
-}
-
-local meta = {}
-
-local function root_of(proxy)
-  while proxy.__parent do
-    proxy = proxy.__parent
-  end
-  return proxy
+M.host = {}
+for _, fname in ipairs { "new", "delete", "getref", "markdirty", "incref", "decref" } do
+  M.host[fname] = core[fname]
 end
 
--- "" for the root, ".a.b" for root.a.b
-local function path_of(proxy)
-  local path = tostring(proxy.__key)
-  while proxy.__parent do
-    proxy = proxy.__parent
-    path = proxy.__key .. "." .. path
-  end
-  return path
+-- proxy -> { box = box, parent = proxy | nil, key = key, kids = { [key] = proxy } | nil }
+local links = setmetatable({}, { __mode = "k" })
+
+local proxy_meta = {}
+
+local function make_proxy(node, box, parent, key)
+  local p = setmetatable({ __obj = node }, proxy_meta)
+  links[p] = { box = box, parent = parent, key = key }
+  return p
 end
 
--- Points `proxy` and its cached children at `node` (of the object boxed
--- in `box`); children whose key is not a table any more are dropped.
-local function repoint(proxy, node, box)
-  proxy.__obj = node
-  proxy.__gcobj = box
-  local children = rawget(proxy, "__cache")
-  if children then
-    for k, child in pairs(children) do
-      local v = index(node, k)
-      if type(v) == "userdata" then
-        repoint(child, v, box)
-      else
-        children[k] = nil
+local function describe(p)
+  local parts = {}
+  local link = links[p]
+  while link.parent do
+    table.insert(parts, 1, "." .. tostring(link.key))
+    link = links[link.parent]
+  end
+  return table.concat(parts)
+end
+
+-- Shows `node` (of the object held by `box`) in proxy `top` and, level by
+-- level below it, in the cached children whose key still holds a table;
+-- the others are cut off (they keep their old node).
+local function retarget(top, node, box)
+  local level = { top, node }
+  while level[1] do
+    local below = {}
+    for i = 1, #level, 2 do
+      local p, n = level[i], level[i + 1]
+      rawset(p, "__obj", n)
+      local link = links[p]
+      link.box = box
+      for key, kid in pairs(link.kids or {}) do
+        local sub = node_get(n, key)
+        if type(sub) ~= "userdata" then
+          link.kids[key] = nil
+        else
+          below[#below + 1] = kid
+          below[#below + 1] = sub
+        end
       end
     end
+    level = below
   end
 end
 
--- The node to read for `proxy`, after moving to a newer object if there is
--- one.
-local function current(proxy)
-  local node = proxy.__obj
-  if isdirty(node) then
-    local newroot, holder = needupdate(proxy.__gcobj)
-    if newroot then
-      repoint(root_of(proxy), newroot, holder.__gcobj)
-      if node == proxy.__obj then
-        error("The key [" .. path_of(proxy) .. "] doesn't exist after update")
-      end
-      node = proxy.__obj
-    end
+-- The node `p` should be read from: moves the tree to a newer object first
+-- if one was recorded.
+local function node_of(p)
+  local before = rawget(p, "__obj")
+  if not is_dirty(before) then
+    return before
   end
-  return node
+  local link = links[p]
+  local new_root, holder = newer_of(link.box)
+  if not new_root then
+    return before
+  end
+  local top = p
+  while links[top].parent do
+    top = links[top].parent
+  end
+  retarget(top, new_root, holder.box)
+  local after = rawget(p, "__obj")
+  if after == before then
+    error("The key [" .. describe(p) .. "] doesn't exist after update")
+  end
+  return after
 end
 
-function meta:__newindex()
-  error("Error newindex, the key [" .. path_of(self) .. "]")
-end
-
-function meta:__index(key)
-  local node = current(self)
-  local children = rawget(self, "__cache")
-  local child = children and children[key]
-  if child then
-    return child
+proxy_meta.__index = function(p, key)
+  local node = node_of(p)
+  local link = links[p]
+  local kid = link.kids and link.kids[key]
+  if kid then
+    return kid
   end
-  local v = index(node, key)
+  local v = node_get(node, key)
   if type(v) ~= "userdata" then
     return v
   end
-  if children == nil then
-    children = {}
-    rawset(self, "__cache", children)
-  end
-  child = setmetatable({
-    __obj = v,
-    __gcobj = self.__gcobj,
-    __parent = self,
-    __key = key,
-  }, meta)
-  children[key] = child
-  return child
+  kid = make_proxy(v, link.box, p, key)
+  link.kids = link.kids or {}
+  link.kids[key] = kid
+  return kid
 end
 
-function meta:__len()
-  return len(current(self))
+proxy_meta.__newindex = function(p)
+  error("Error newindex, the key [" .. describe(p) .. "]")
 end
 
-function conf.next(proxy, key)
-  local k = nextkey(current(proxy), key)
+proxy_meta.__len = function(p)
+  return node_len(node_of(p))
+end
+
+function M.next(p, key)
+  local k = node_next(node_of(p), key)
   if k ~= nil then
-    return k, proxy[k]
+    return k, p[k]
   end
 end
 
-function meta:__pairs()
-  return conf.next, self, nil
+proxy_meta.__pairs = function(p)
+  return M.next, p, nil
 end
 
--- A root proxy for the object named by `ticket`.
-function conf.box(ticket)
+function M.box(ticket)
   local box = core.box(ticket)
-  return setmetatable({
-    __parent = false,
-    __obj = core.root(box),
-    __gcobj = box,
-    __key = "",
-  }, meta)
+  return make_proxy(core.root(box), box, nil, "")
 end
 
--- Records the newer object `ticket` for the (dirty) object of `proxy`.
-function conf.update(proxy, ticket)
-  assert(isdirty(proxy.__obj), "Only dirty object can be update")
-  core.update(proxy.__gcobj, ticket, { __gcobj = core.box(ticket) })
+-- Records `ticket` as the object that replaces the (dirty) one of `p`.
+function M.update(p, ticket)
+  assert(is_dirty(rawget(p, "__obj")), "Only dirty object can be update")
+  core.update(links[p].box, ticket, { box = core.box(ticket) })
 end
 
--- Applies a pending update now.
-function conf.flush(proxy)
-  current(proxy)
+function M.flush(p)
+  node_of(p)
 end
 
--- Plain table copy of a node; a table reached twice is copied once.
-local function clone(node, done)
+-- A plain table with the content of `node`; a stored table reached twice
+-- (shared, or a cycle) becomes one copied table.
+local function plain(node, copies)
   local id = core.nodeid(node)
-  local copy = done[id]
-  if copy then
-    return copy
+  if copies[id] then
+    return copies[id]
   end
-  copy = {}
-  done[id] = copy
-  local k = nextkey(node)
+  local out = {}
+  copies[id] = out
+  local k = node_next(node, nil)
   while k ~= nil do
-    local v = index(node, k)
-    if type(v) == "userdata" then
-      v = clone(v, done)
-    end
-    copy[k] = v
-    k = nextkey(node, k)
+    local v = node_get(node, k)
+    out[k] = type(v) == "userdata" and plain(v, copies) or v
+    k = node_next(node, k)
   end
-  return copy
+  return out
 end
 
--- The value at path ... below `node` (a plain copy for tables).
-function conf.copy(node, ...)
-  for i = 1, select("#", ...) do
-    if type(node) ~= "userdata" then
-      return node
-    end
-    node = index(node, (select(i, ...)))
-    if node == nil then
-      return nil
-    end
+-- The value at path ... below `node`, tables copied. The walk stops at a
+-- value that is not a table (and gives it) or at a missing key (nil).
+function M.copy(node, ...)
+  local at = node
+  local depth, n = 0, select("#", ...)
+  while depth < n and type(at) == "userdata" do
+    depth = depth + 1
+    at = node_get(at, (select(depth, ...)))
   end
-  if type(node) == "userdata" then
-    return clone(node, {})
+  if type(at) == "userdata" then
+    return plain(at, {})
   end
-  return node
+  return at
 end
 
--- Like conf.copy, from the root of the object named by `ticket`.
-function conf.copy_ticket(ticket, ...)
-  local box = core.box(ticket)
-  return conf.copy(core.root(box), ...)
+function M.copy_ticket(ticket, ...)
+  return M.copy(core.root(core.box(ticket)), ...)
 end
 
--- The ticket of the object a root proxy currently shows.
-function conf.ticket(proxy)
-  return core.ticket(proxy.__obj)
+-- The ticket of the object a proxy shows now.
+function M.ticket(p)
+  return core.ticket(rawget(p, "__obj"))
 end
 
-return conf
+return M
