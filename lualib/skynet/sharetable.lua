@@ -21,209 +21,224 @@ local skynet = require "skynet"
 local service = require "skynet.service"
 local core = require "skynet.sharetable.core"
 
--- The sharetable service, run by service_cell (no upvalue but _ENV).
-local function sharetable_service()
+-- Body of the `sharetable` service (run by service_cell through
+-- skynet.service: it may use nothing of this file but _ENV).
+--
+-- Each name has a current matrix (a loaded data set). A matrix handed out
+-- to services gets a version record of the services holding it; it is
+-- closed when the last of them goes away after it stopped being current
+-- (or at once when it is replaced while nobody holds it). Services get the
+-- matrix's ptr, which skynet.sharetable.core turns into its proxy.
+local function keeper_main()
   local skynet = require "skynet"
   local core = require "skynet.sharetable.core"
 
-  local versions = {} -- ptr -> { filename, count, matrix, refs = { [source] = true } }
-  local current = {} -- filename -> matrix of its current version
-  local clients = {} -- source -> { ptr, ... } it queried
+  local live = {} -- name -> current matrix
+  -- matrix -> { name, holders = { [addr] = true }, held = count }, for the
+  -- matrices handed out
+  local versions = {}
+  local holdings = {} -- addr -> { [matrix] = true }
 
-  local command = {}
-
-  -- A replaced version is closed at once if no service holds it.
-  local function retire(m)
-    if m == nil then
-      return
-    end
-    local ptr = m:getptr()
-    local v = versions[ptr]
-    if v == nil or v.count == 0 then
-      versions[ptr] = nil
+  -- `m` stopped being current: closed unless a service holds it
+  local function superseded(m)
+    local v = versions[m]
+    if v == nil or v.held == 0 then
+      versions[m] = nil
       m:close()
     end
   end
 
-  function command.loadfile(_, filename, ...)
-    retire(current[filename])
-    current[filename] = core.matrix("@" .. filename, ...)
-    skynet.ret()
-  end
-
-  function command.loadstring(_, filename, source, ...)
-    retire(current[filename])
-    current[filename] = core.matrix(source, ...)
-    skynet.ret()
-  end
-
-  function command.loadtable(_, filename, msg, sz)
-    local ok, err = pcall(function()
-      retire(current[filename])
-      current[filename] = core.fromtable(skynet.unpack(msg, sz))
-    end)
-    skynet.trash(msg, sz)
-    assert(ok, err)
-    skynet.ret()
-  end
-
-  -- Notes that `source` holds the current version of `filename`.
-  local function hand_out(source, filename)
-    local m = current[filename]
-    local ptr = m:getptr()
-    local v = versions[ptr]
-    if v == nil then
-      v = { filename = filename, count = 0, matrix = m, refs = {} }
-      versions[ptr] = v
+  -- The new matrix is built first, so a failed load leaves the current
+  -- version in place.
+  local function install(name, build, ...)
+    local fresh = build(...)
+    local previous = live[name]
+    live[name] = fresh
+    if previous then
+      superseded(previous)
     end
-    if not v.refs[source] then
-      v.refs[source] = true
-      v.count = v.count + 1
-      local list = clients[source]
-      if list then
-        list[#list + 1] = ptr
-      else
-        clients[source] = { ptr }
-      end
-    end
-    return ptr
   end
 
-  function command.query(source, filename)
-    if current[filename] == nil then
-      skynet.ret()
+  local function from_message(msg, sz)
+    return core.fromtable(skynet.unpack(msg, sz))
+  end
+
+  -- `addr` now holds `m` (once, however often it asks)
+  local function hold(addr, name, m)
+    local v = versions[m] or { name = name, holders = {}, held = 0 }
+    versions[m] = v
+    if v.holders[addr] then
       return
     end
-    skynet.ret(skynet.pack(hand_out(source, filename)))
+    v.holders[addr] = true
+    v.held = v.held + 1
+    local mine = holdings[addr] or {}
+    holdings[addr] = mine
+    mine[m] = true
   end
 
-  function command.queryall(source, filenames)
-    local result = {}
-    if filenames then
-      for _, filename in ipairs(filenames) do
-        if current[filename] then
-          result[filename] = hand_out(source, filename)
-        end
+  -- the ptr of the current version of `name`, now held by `addr`
+  local function give(addr, name)
+    local m = live[name]
+    hold(addr, name, m)
+    return m:getptr()
+  end
+
+  local handle = {}
+
+  function handle.loadfile(_, name, ...)
+    install(name, core.matrix, "@" .. name, ...)
+    skynet.ret()
+  end
+
+  function handle.loadstring(_, name, text, ...)
+    install(name, core.matrix, text, ...)
+    skynet.ret()
+  end
+
+  -- the message holding the table is freed whatever happens
+  function handle.loadtable(_, name, msg, sz)
+    local ok, err = pcall(install, name, from_message, msg, sz)
+    skynet.trash(msg, sz)
+    if not ok then
+      error(err, 0)
+    end
+    skynet.ret()
+  end
+
+  function handle.query(addr, name)
+    if live[name] == nil then
+      return skynet.ret()
+    end
+    skynet.retpack(give(addr, name))
+  end
+
+  function handle.queryall(addr, names)
+    local ptrs = {}
+    if names == nil then
+      for name in pairs(live) do
+        ptrs[name] = give(addr, name)
       end
     else
-      for filename in pairs(current) do
-        result[filename] = hand_out(source, filename)
+      for _, name in ipairs(names) do
+        ptrs[name] = live[name] and give(addr, name) or nil
       end
     end
-    skynet.ret(skynet.pack(result))
+    skynet.retpack(ptrs)
   end
 
-  -- `source` is gone (its library was collected): release what it held;
-  -- a version that is no longer current and no longer held is closed.
-  function command.close(source)
-    local list = clients[source]
-    if not list then
-      return
-    end
-    clients[source] = nil
-    for _, ptr in ipairs(list) do
-      local v = versions[ptr]
-      if v and v.refs[source] then
-        v.refs[source] = nil
-        v.count = v.count - 1
-        if v.count == 0 and current[v.filename] ~= v.matrix then
-          skynet.error(string.format("Delete a version (%s) of %s", ptr, v.filename))
-          v.matrix:close()
-          versions[ptr] = nil
+  -- the library in `addr` was collected: whatever it held is let go (a
+  -- send, no answer)
+  function handle.close(addr)
+    local mine = holdings[addr]
+    holdings[addr] = nil
+    for m in pairs(mine or {}) do
+      local v = versions[m]
+      if v and v.holders[addr] then
+        v.holders[addr] = nil
+        v.held = v.held - 1
+        if v.held == 0 and live[v.name] ~= m then
+          skynet.error(string.format("Delete a version (%s) of %s", m:getptr(), v.name))
+          versions[m] = nil
+          m:close()
         end
       end
     end
   end
 
-  skynet.dispatch("lua", function(_, source, cmd, ...)
-    command[cmd](source, ...)
+  -- debug INFO: name -> { current = ptr, size = bytes, history = one line
+  -- "ptr [size]: (holders)" per version handed out, joined by "\n\t" }
+  skynet.info_func(function()
+    local report = {}
+    for name, m in pairs(live) do
+      report[name] = { current = m:getptr(), size = m:size() }
+    end
+    local lines = {}
+    for m, v in pairs(versions) do
+      local who = {}
+      for addr in pairs(v.holders) do
+        who[#who + 1] = skynet.address(addr)
+      end
+      table.sort(who)
+      local list = lines[v.name] or {}
+      lines[v.name] = list
+      list[#list + 1] = string.format("%s [%d]: (%s)", m:getptr(), m:size(), table.concat(who, ","))
+    end
+    for name, list in pairs(lines) do
+      report[name].history = table.concat(list, "\n\t")
+    end
+    return report
   end)
 
-  skynet.info_func(function()
-    local info = {}
-    for filename, m in pairs(current) do
-      info[filename] = { current = m:getptr(), size = m:size() }
-    end
-    for ptr, v in pairs(versions) do
-      local entry = info[v.filename]
-      local holders = {}
-      for addr in pairs(v.refs) do
-        holders[#holders + 1] = skynet.address(addr)
-      end
-      table.sort(holders)
-      entry.history = entry.history or {}
-      table.insert(entry.history, string.format("%s [%d]: (%s)", ptr, v.matrix:size(),
-        table.concat(holders, ",")))
-    end
-    for _, entry in pairs(info) do
-      if entry.history then
-        entry.history = table.concat(entry.history, "\n\t")
-      end
-    end
-    return info
+  skynet.dispatch("lua", function(_, addr, what, ...)
+    handle[what](addr, ...)
   end)
 end
 
+-- The module table. Its `address` field is made on first use (which starts
+-- the service); when the module is collected the service is told so.
 local sharetable = setmetatable({}, {
-  __index = function(t, key)
-    if key == "address" then
-      local addr = service.new("sharetable", sharetable_service)
-      t.address = addr
-      return addr
+  __index = function(self, field)
+    if field ~= "address" then
+      return nil
     end
+    local addr = service.new("sharetable", keeper_main)
+    rawset(self, "address", addr)
+    return addr
   end,
-  -- the service is told when this service's library goes away
-  __gc = function(t)
-    local addr = rawget(t, "address")
+  __gc = function(self)
+    local addr = rawget(self, "address")
     if addr then
       skynet.send(addr, "lua", "close")
     end
   end,
 })
 
+local function ask(...)
+  return skynet.call(sharetable.address, "lua", ...)
+end
+
 function sharetable.loadfile(filename, ...)
-  skynet.call(sharetable.address, "lua", "loadfile", filename, ...)
+  ask("loadfile", filename, ...)
 end
 
 function sharetable.loadstring(filename, source, ...)
-  skynet.call(sharetable.address, "lua", "loadstring", filename, source, ...)
+  ask("loadstring", filename, source, ...)
 end
 
 function sharetable.loadtable(filename, tbl)
   assert(type(tbl) == "table")
-  skynet.call(sharetable.address, "lua", "loadtable", filename, skynet.pack(tbl))
+  ask("loadtable", filename, skynet.pack(tbl))
 end
 
--- filename -> { [root proxy] = true } of every version handed out here
+-- filename -> { [root proxy] = true }: every version handed out here,
+-- which update() moves on
 local RECORD = {}
 
-local function remember(filename, t)
+local function take(filename, ptr)
+  local root = core.clone(ptr)
   local roots = RECORD[filename]
-  if not roots then
+  if roots == nil then
     roots = {}
     RECORD[filename] = roots
   end
-  roots[t] = true
+  roots[root] = true
+  return root
 end
 
 function sharetable.query(filename)
-  local ptr = skynet.call(sharetable.address, "lua", "query", filename)
+  local ptr = ask("query", filename)
   if ptr then
-    local t = core.clone(ptr)
-    remember(filename, t)
-    return t
+    return take(filename, ptr)
   end
 end
 
 function sharetable.queryall(filenames)
-  local result = {}
-  local ptrs = skynet.call(sharetable.address, "lua", "queryall", filenames)
-  for filename, ptr in pairs(ptrs) do
-    local t = core.clone(ptr)
-    remember(filename, t)
-    result[filename] = t
+  local found = {}
+  for filename, ptr in pairs(ask("queryall", filenames)) do
+    found[filename] = take(filename, ptr)
   end
-  return result
+  return found
 end
 
 ---------------------------------------------------------------------------
