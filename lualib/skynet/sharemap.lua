@@ -1,83 +1,94 @@
--- skynet.sharemap — objects of a sproto type written by one service and
--- read by others, over skynet.stm.
+-- skynet.sharemap — objects of a sproto type that one service writes and
+-- other services read, published through skynet.stm.
 --
--- Stands for the reference's lualib/skynet/sharemap.lua. The schema is
--- registered once per node (sprotoloader slot 0). A writer keeps a plain
--- table; `commit()` encodes it with sproto and publishes it as the newest
--- stm version. A reader made from the writer's `copy()` (sent in a message)
--- decodes the newest version on `update()`.
---   register(protofile)
---   writer(typename [, tbl]) -> w    w.field = v, w:commit(), w:copy()
---   reader(typename, copy) -> r      r.field, r:update()  (r is read-only)
+-- Stands for the reference's lualib/skynet/sharemap.lua.
+--   register(protofile)              the types, once per node (sprotoloader
+--                                    slot 0)
+--   writer(typename [, tbl]) -> w    fields are set on w (they land in tbl);
+--                                    w:commit() publishes them as the newest
+--                                    version, w:copy() gives a one-use stm
+--                                    copy to send to a reader
+--   reader(typename, copy) -> r      read-only view of the newest version it
+--                                    picked up; r:update() picks up a newer
+--                                    one (true) or finds none (false)
+-- Both objects keep their state in raw fields (__typename, __data = the
+-- plain table the fields live in, __obj = the stm writer or reader) next to
+-- their methods, as the reference's do.
 
 local stm = require "skynet.stm"
 local sprotoloader = require "sprotoloader"
 
-local setmetatable = setmetatable
+local TYPES_SLOT = 0
 
-local sharemap = {}
+local schema -- the registered types, loaded on first use
 
-local SLOT = 0
-
-function sharemap.register(protofile)
-  sprotoloader.register(protofile, SLOT)
-end
-
-local schema
-local function loaded()
-  if schema == nil then
-    schema = sprotoloader.load(SLOT)
+local function types()
+  if not schema then
+    schema = sprotoloader.load(TYPES_SLOT)
   end
   return schema
 end
 
-function sharemap:commit()
-  self.__obj(schema:encode(self.__typename, self.__data))
+local sharemap = {}
+
+function sharemap.register(protofile)
+  sprotoloader.register(protofile, TYPES_SLOT)
 end
 
-function sharemap:copy()
-  return stm.copy(self.__obj)
+-- Writer methods.
+
+function sharemap.commit(w)
+  w.__obj(schema:encode(w.__typename, w.__data))
 end
 
-function sharemap.writer(typename, obj)
-  local sp = loaded()
-  obj = obj or {}
-  local w = {
-    __typename = typename,
-    __obj = stm.new(sp:encode(typename, obj)),
-    __data = obj,
+function sharemap.copy(w)
+  return stm.copy(w.__obj)
+end
+
+function sharemap.writer(typename, tbl)
+  local data = tbl or {}
+  local first = types():encode(typename, data)
+  return setmetatable({
     commit = sharemap.commit,
     copy = sharemap.copy,
-  }
-  return setmetatable(w, { __index = obj, __newindex = obj })
+    __typename = typename,
+    __data = data,
+    __obj = stm.new(first),
+  }, { __index = data, __newindex = data })
 end
 
--- Decodes the newest version into the reader's table, emptied first.
-local function refresh(msg, sz, self)
-  local data = self.__data
+-- Reader side. A newer version is decoded on its own, then copied into the
+-- reader's table (keys it no longer has are removed), so the table the
+-- reader reads through stays the same one.
+local function refill(msg, sz, r)
+  local fresh, used = schema:decode(r.__typename, msg, sz)
+  local data = r.__data
   for k in pairs(data) do
-    data[k] = nil
+    if fresh[k] == nil then
+      data[k] = nil
+    end
   end
-  return schema:decode(self.__typename, msg, sz, data)
+  for k, v in pairs(fresh) do
+    data[k] = v
+  end
+  return data, used
 end
 
-function sharemap:update()
-  return self.__obj(refresh, self)
+function sharemap.update(r)
+  return r.__obj(refill, r)
 end
 
 function sharemap.reader(typename, stmcpy)
-  local sp = loaded()
-  local stmobj = stm.newcopy(stmcpy)
-  local _, data = stmobj(function(msg, sz)
-    return sp:decode(typename, msg, sz)
-  end)
-  local r = {
-    __typename = typename,
-    __obj = stmobj,
-    __data = data,
+  types()
+  local data = {}
+  local r = setmetatable({
     update = sharemap.update,
-  }
-  return setmetatable(r, { __index = data, __newindex = error })
+    __typename = typename,
+    __data = data,
+    __obj = stm.newcopy(stmcpy),
+  }, { __index = data, __newindex = error })
+  sharemap.update(r) -- the version current when the copy was made
+  return r
 end
 
 return sharemap
