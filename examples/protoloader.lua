@@ -1,20 +1,22 @@
--- protoloader — puts the example's sproto schemas into the process-wide
--- sproto slots: 1 = client -> server, 2 = server -> client, where
--- examples/agent.lua loads them with sprotoloader.load.
+-- protoloader — example: fills the process-wide sproto slots with the
+-- example's schemas (slot 1: client -> server, slot 2: server -> client)
+-- for examples/agent.lua to load with sprotoloader.load.
 --
--- Stands for the reference's examples/protoloader.lua. Started once with
--- skynet.uniqueservice by examples/main.lua. It stays alive: the slots
--- belong to the sproto.core module of the process, and the service keeps
--- its loader alive.
-
--- proto.lua sits next to the example services, not on lua_path
-package.path = "./examples/?.lua;" .. package.path
+-- Stands for the reference's examples/protoloader.lua. examples/main.lua
+-- starts it once (skynet.uniqueservice). It never exits: the slots live in
+-- the process's sproto.core module, which this service keeps loaded.
 
 local skynet = require "skynet"
 local sprotoloader = require "sprotoloader"
+
+-- examples/proto.lua is not on lua_path; look next to the services
+package.path = "./examples/?.lua;" .. package.path
 local proto = require "proto"
 
+local slots = { proto.c2s, proto.s2c }
+
 skynet.start(function()
-  sprotoloader.save(proto.c2s, 1)
-  sprotoloader.save(proto.s2c, 2)
+  for slot, schema in ipairs(slots) do
+    sprotoloader.save(schema, slot)
+  end
 end)

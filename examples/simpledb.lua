@@ -1,48 +1,50 @@
--- simpledb — a tiny in-memory key/value service (examples/main.lua, the
--- agents of examples/watchdog.lua, and the cluster examples).
+-- simpledb — example: a tiny in-memory key/value store, registered under
+-- the global name SIMPLEDB (used by the agents of examples/watchdog.lua
+-- and by the cluster examples).
 --
--- Stands for the reference's examples/simpledb.lua. lua protocol:
---   GET key -> value;  SET key value -> previous value (names are case
---   insensitive); PING text (a send) logs ":addr ping text".
--- Registers itself under the global name SIMPLEDB.
+-- Stands for the reference's examples/simpledb.lua. Lua protocol, command
+-- names in any case:
+--   GET key        -> the value
+--   SET key value  -> the value it replaces
+--   PING text      (sent, not called) logs ":<source> ping <text>", a text
+--                  over 20 bytes cut to 20 and followed by "...(<length>)"
 
 local skynet = require "skynet"
 require "skynet.manager" -- skynet.register
 
 local store = {}
-local command = {}
 
-function command.GET(key)
-  return store[key]
-end
+local calls = {
+  GET = function(key)
+    return store[key]
+  end,
+  SET = function(key, value)
+    local previous = store[key]
+    store[key] = value
+    return previous
+  end,
+}
 
-function command.SET(key, value)
-  local previous = store[key]
-  store[key] = value
-  return previous
-end
-
--- long texts are shown cut, with their length
-local function shorten(text)
+local function ping(session, source, text)
+  assert(session == 0)
+  local shown = text
   if #text > 20 then
-    return text:sub(1, 20) .. "...(" .. #text .. ")"
+    shown = string.format("%s...(%d)", text:sub(1, 20), #text)
   end
-  return text
+  skynet.error(string.format("%s ping %s", skynet.address(source), shown))
 end
 
 skynet.start(function()
   skynet.dispatch("lua", function(session, source, cmd, ...)
-    cmd = cmd:upper()
-    if cmd == "PING" then
-      assert(session == 0)
-      skynet.error(string.format("%s ping %s", skynet.address(source), shorten((...))))
-      return
+    local name = cmd:upper()
+    if name == "PING" then
+      return ping(session, source, ...)
     end
-    local f = command[cmd]
-    if not f then
-      error(string.format("Unknown command %s", tostring(cmd)))
+    local call = calls[name]
+    if call == nil then
+      error(string.format("Unknown command %s", tostring(name)))
     end
-    skynet.ret(skynet.pack(f(...)))
+    skynet.ret(skynet.pack(call(...)))
   end)
   skynet.register "SIMPLEDB"
 end)

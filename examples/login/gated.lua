@@ -1,79 +1,91 @@
 -- gated — the game server gate of the login example: a snax.msgserver that
--- takes users from the login server (its address is the service argument),
--- gives each one a msgagent, and passes their requests to it.
+-- receives users from the login server (whose address is this service's
+-- argument), starts a msgagent for each and passes their requests to it.
 --
--- Stands for the reference's examples/login/gated.lua. Registers itself
--- with the login server under the gate's `servername` when opened.
+-- Stands for the reference's examples/login/gated.lua. When the gate is
+-- opened it registers with the login server under its `servername`.
 
 local msgserver = require "snax.msgserver"
 local skynet = require "skynet"
 
 local loginservice = tonumber(...)
+local servername -- set when the gate opens
 
-local handlers = {}
-local users = {} -- uid -> { username, agent, uid, subid }
-local by_username = {} -- username -> the same records
-local last_subid = 0
-local servername
+-- Logged-in users, reachable by uid and by msgserver username:
+-- { uid, subid, username, agent }
+local by_uid = {}
+local by_name = {}
+local subids = 0
 
--- from the login server (which allows one login per user, so this is
--- never re-entered for one uid)
-function handlers.login_handler(uid, secret)
-  if users[uid] then
-    error(string.format("%s is already login", uid))
-  end
-  last_subid = last_subid + 1
-  local subid = last_subid
-  local username = msgserver.username(uid, subid, servername)
-  local agent = skynet.newservice "msgagent"
-  local u = { username = username, agent = agent, uid = uid, subid = subid }
-  skynet.call(agent, "lua", "login", uid, subid, secret)
-  users[uid] = u
-  by_username[username] = u
-  msgserver.login(username, secret)
-  return subid
+local function forget(u)
+  by_uid[u.uid] = nil
+  by_name[u.username] = nil
 end
 
--- from the agent, when its user leaves
-function handlers.logout_handler(uid, subid)
-  local u = users[uid]
+-- the user record of uid, checked against the subid the caller names
+local function known(uid, subid)
+  local u = by_uid[uid]
   if u then
     assert(u.username == msgserver.username(uid, subid, servername))
+  end
+  return u
+end
+
+msgserver.start {
+  -- the gate is open: tell the login server where to send users
+  register_handler = function(name)
+    servername = name
+    skynet.call(loginservice, "lua", "register_gate", servername, skynet.self())
+  end,
+
+  -- from the login server. It allows one login per user at a time, so
+  -- this never runs twice at once for one uid.
+  login_handler = function(uid, secret)
+    if by_uid[uid] then
+      error(string.format("%s is already login", uid))
+    end
+    subids = subids + 1
+    local u = { uid = uid, subid = subids }
+    u.username = msgserver.username(uid, u.subid, servername)
+    u.agent = skynet.newservice "msgagent"
+    skynet.call(u.agent, "lua", "login", uid, u.subid, secret)
+    by_uid[uid] = u
+    by_name[u.username] = u
+    msgserver.login(u.username, secret)
+    return u.subid
+  end,
+
+  -- from the agent, when its user leaves
+  logout_handler = function(uid, subid)
+    local u = known(uid, subid)
+    if u == nil then
+      return
+    end
     msgserver.logout(u.username)
-    users[uid] = nil
-    by_username[u.username] = nil
+    forget(u)
     skynet.call(loginservice, "lua", "logout", uid, subid)
-  end
-end
+  end,
 
--- from the login server, when the user logs in again elsewhere
-function handlers.kick_handler(uid, subid)
-  local u = users[uid]
-  if u then
-    assert(u.username == msgserver.username(uid, subid, servername))
-    -- the agent may exit while answering: don't let that stop us
-    pcall(skynet.call, u.agent, "lua", "logout")
-  end
-end
+  -- from the login server, when the user logs in anew
+  kick_handler = function(uid, subid)
+    local u = known(uid, subid)
+    if u then
+      -- the agent exits while it logs out: its answer may never come
+      pcall(skynet.call, u.agent, "lua", "logout")
+    end
+  end,
 
--- the user's connection dropped (it may come back)
-function handlers.disconnect_handler(username)
-  local u = by_username[username]
-  if u then
-    skynet.call(u.agent, "lua", "afk")
-  end
-end
+  -- the user's connection is gone; the user may come back
+  disconnect_handler = function(username)
+    local u = by_name[username]
+    if u then
+      skynet.call(u.agent, "lua", "afk")
+    end
+  end,
 
--- a request of a connected user: the agent's answer goes back
-function handlers.request_handler(username, msg)
-  local u = by_username[username]
-  return skynet.tostring(skynet.rawcall(u.agent, "client", msg))
-end
-
--- the gate is open under `name`
-function handlers.register_handler(name)
-  servername = name
-  skynet.call(loginservice, "lua", "register_gate", servername, skynet.self())
-end
-
-msgserver.start(handlers)
+  -- a request of a connected user: the agent answers it
+  request_handler = function(username, msg)
+    local agent = by_name[username].agent
+    return skynet.tostring(skynet.rawcall(agent, "client", msg))
+  end,
+}

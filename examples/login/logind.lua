@@ -1,69 +1,79 @@
--- logind — the login server of the login example: a snax.loginserver master
--- on 127.0.0.1 (port 8001, or the config key login_port) that checks
--- passwords and hands logged-in users to the game server they asked for.
+-- logind — the login server of the login example: a snax.loginserver
+-- master on 127.0.0.1, port 8001 (or the config key login_port).
 --
--- Stands for the reference's examples/login/logind.lua. Tokens are
--- base64(user)@base64(server):base64(password) and the password must be
--- "password". One login per user at a time: a second login kicks the first
--- session out. Lua commands: register_gate(server, address) from a game
--- server's gate, logout(uid, subid) when a user leaves it.
+-- Stands for the reference's examples/login/logind.lua. A token is
+-- base64(user)@base64(server):base64(password); every user's password is
+-- "password". A user is handed to the game server named in the token,
+-- which must have registered itself. No multilogin: logging in again first
+-- kicks the user out of the game server of the earlier login.
+-- Lua commands: register_gate(server, address) (from a game server's
+-- gate), logout(uid, subid) (when a user left a game server).
 
 local login = require "snax.loginserver"
 local crypt = require "skynet.crypt"
 local skynet = require "skynet"
 
-local conf = {
-  host = "127.0.0.1",
-  port = math.tointeger(tonumber(skynet.getenv "login_port")) or 8001,
-  multilogin = false,
-  name = "login_master",
+local gates = {} -- game server name -> its gate
+local sessions = {} -- uid -> { address = gate, subid, server = name }
+
+local commands = {
+  register_gate = function(server, address)
+    gates[server] = address
+  end,
+  logout = function(uid)
+    local s = sessions[uid]
+    if s == nil then
+      return
+    end
+    sessions[uid] = nil
+    print(string.format("%s@%s is logout", uid, s.server))
+  end,
 }
 
-local gameservers = {} -- server name -> gate address
-local online = {} -- uid -> { address, subid, server }
-
-function conf.auth_handler(token)
-  local user, server, password = token:match "([^@]+)@([^:]+):(.+)"
-  user = crypt.base64decode(user)
-  server = crypt.base64decode(server)
-  password = crypt.base64decode(password)
+-- -> server, uid
+local function check_token(token)
+  local fields = { token:match "([^@]+)@([^:]+):(.+)" }
+  for i = 1, 3 do
+    fields[i] = crypt.base64decode(fields[i])
+  end
+  local user, server, password = table.unpack(fields, 1, 3)
   assert(password == "password", "Invalid password")
   return server, user
 end
 
-function conf.login_handler(server, uid, secret)
-  print(string.format("%s@%s is login, secret is %s", uid, server, crypt.hexencode(secret)))
-  local gameserver = assert(gameservers[server], "Unknown server")
-  local previous = online[uid]
-  if previous then
-    -- no multilogin: the older session goes first
-    skynet.call(previous.address, "lua", "kick", uid, previous.subid)
+-- No multilogin: a user still online on a game server is kicked out of it
+-- first (that game server then sends logout, which ends the session).
+local function kick_earlier(uid)
+  local earlier = sessions[uid]
+  if earlier == nil then
+    return
   end
-  if online[uid] then
+  skynet.call(earlier.address, "lua", "kick", uid, earlier.subid)
+  -- by now the game server should have logged the user out
+  if sessions[uid] ~= nil then
     error(string.format("user %s is already online", uid))
   end
-  local subid = tostring(skynet.call(gameserver, "lua", "login", uid, secret))
-  online[uid] = { address = gameserver, subid = subid, server = server }
-  return subid
 end
 
-local CMD = {}
-
-function CMD.register_gate(server, address)
-  gameservers[server] = address
+-- -> the subid the game server gave the user
+local function enter(server, uid, secret)
+  print(string.format("%s@%s is login, secret is %s", uid, server, crypt.hexencode(secret)))
+  local gate = assert(gates[server], "Unknown server")
+  kick_earlier(uid)
+  local s = { address = gate, server = server }
+  s.subid = tostring(skynet.call(gate, "lua", "login", uid, secret))
+  sessions[uid] = s
+  return s.subid
 end
 
-function CMD.logout(uid, _)
-  local u = online[uid]
-  if u then
-    print(string.format("%s@%s is logout", uid, u.server))
-    online[uid] = nil
-  end
-end
-
-function conf.command_handler(command, ...)
-  local f = assert(CMD[command])
-  return f(...)
-end
-
-login(conf)
+login {
+  host = "127.0.0.1",
+  port = math.tointeger(tonumber(skynet.getenv "login_port")) or 8001,
+  multilogin = false,
+  name = "login_master",
+  auth_handler = check_token,
+  login_handler = enter,
+  command_handler = function(command, ...)
+    return assert(commands[command])(...)
+  end,
+}

@@ -1,7 +1,8 @@
 -- net_gated — helper service of the login tests: a snax.msgserver gate
--- that answers every request with "echo:<request>" and registers itself
--- with the login master given as argument (lua command `open` with
--- servername). Its port is the config key `net_tcp_port2`.
+-- that answers every request with "echo:<request>" (the request "fail"
+-- makes its handler raise) and registers with the login master given as
+-- the service argument when the lua command `open` (with servername) runs.
+-- The test picks the port: config key `net_tcp_port2`.
 --
 -- Stands for no file of the reference (its examples/login/gated.lua is the
 -- model of such a service); test infrastructure.
@@ -11,48 +12,41 @@ local skynet = require "skynet"
 
 local login_master = tonumber(...)
 local servername
-local users = {} -- uid -> { username, subid }
-local last_subid = 0
+local logged_in = {} -- uid -> msgserver username
+local issued = 0 -- the last subid handed out
 
-local server = {}
-
-function server.login_handler(uid, secret)
-  if users[uid] then
-    error(string.format("%s is already login", uid))
-  end
-  last_subid = last_subid + 1
-  local username = msgserver.username(uid, last_subid, servername)
-  users[uid] = { username = username, subid = last_subid }
-  msgserver.login(username, secret)
-  return last_subid
-end
-
-function server.logout_handler(uid)
-  local u = users[uid]
-  if u then
-    msgserver.logout(u.username)
-    users[uid] = nil
+local function drop(uid)
+  local username = logged_in[uid]
+  if username then
+    logged_in[uid] = nil
+    msgserver.logout(username)
   end
 end
 
-function server.kick_handler(uid)
-  server.logout_handler(uid)
-end
-
-function server.disconnect_handler(username)
-  skynet.error("disconnect " .. username)
-end
-
-function server.request_handler(_, msg)
-  if msg == "fail" then
-    error "request failed on purpose"
-  end
-  return "echo:" .. msg
-end
-
-function server.register_handler(name)
-  servername = name
-  skynet.call(login_master, "lua", "register_gate", name, skynet.self())
-end
-
-msgserver.start(server)
+msgserver.start {
+  register_handler = function(name)
+    servername = name
+    skynet.call(login_master, "lua", "register_gate", name, skynet.self())
+  end,
+  login_handler = function(uid, secret)
+    if logged_in[uid] then
+      error(string.format("%s is already login", uid))
+    end
+    issued = issued + 1
+    local username = msgserver.username(uid, issued, servername)
+    logged_in[uid] = username
+    msgserver.login(username, secret)
+    return issued
+  end,
+  logout_handler = drop,
+  kick_handler = drop,
+  disconnect_handler = function(username)
+    skynet.error("disconnect " .. username)
+  end,
+  request_handler = function(_, msg)
+    if msg == "fail" then
+      error "request failed on purpose"
+    end
+    return "echo:" .. msg
+  end,
+}
