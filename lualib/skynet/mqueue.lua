@@ -1,92 +1,100 @@
--- skynet.mqueue — one-at-a-time processing of incoming messages (deprecated).
+-- skynet.mqueue — serves incoming messages strictly one at a time
+-- (deprecated: skynet.queue is the better tool).
 --
--- Stands for the reference's lualib/skynet/mqueue.lua; new code should use
--- skynet.queue. Requiring it registers the `queue` protocol (id 8). Messages
--- of that protocol are appended to a FIFO; a single worker coroutine, started
--- by `register(f)`, takes them one by one and runs f(...) to completion
--- (sleeps inside f included) before it looks at the next one.
---   register(f)        start the worker (once per service)
---   call(addr, ...)    f's results, or f's error re-raised here
---   send(addr, ...)    fire and forget; f must return nothing and not fail
---   size()             messages waiting in the FIFO
--- The answer to a call is `pcall(f, ...)` packed and sent by the worker, not
--- by the coroutine that received the request, so skynet.lua reports that
--- request as not answered ("Maybe forgot response ..."), as the reference
--- does.
+-- Stands for the reference's lualib/skynet/mqueue.lua. Requiring it
+-- registers the `queue` protocol (id 8); its messages go into a FIFO that a
+-- single worker coroutine empties: each message runs the handler to the
+-- end (sleeps included) before the next one starts.
+--   register(f)       starts the worker, once per service
+--   call(addr, ...)   the handler's results there, or its error raised here
+--   send(addr, ...)   the handler must return nothing and must not fail
+--   size()            messages waiting in this service's FIFO
+-- The worker answers a call itself (pcall's results, packed), so skynet.lua
+-- reports the request as unanswered ("Maybe forgot response ..."), as the
+-- reference does. A send whose handler fails or returns something ends the
+-- worker with an error; a fresh worker carries on with the FIFO.
 
 local skynet = require "skynet"
 local core = require "skynet.core"
 
-local tremove, tunpack = table.remove, table.unpack
-local sformat = string.format
+local tunpack = table.unpack
 
-local PTYPE_QUEUE = 8
+local pending = { head = 1, tail = 0 } -- waiting messages at [head, tail]
+local sleeper -- the worker, while it waits for a message
+local started = false
 
-local mqueue = {}
-
-local pending = {} -- FIFO of { session, source, n, args... }
-local idle_worker -- the worker coroutine while it waits for a message
-local registered = false
-
-local function enqueue(session, source, ...)
-  pending[#pending + 1] = { session, source, select("#", ...), ... }
-  if idle_worker then
-    local co = idle_worker
-    idle_worker = nil
-    skynet.wakeup(co)
+local function take()
+  local i = pending.head
+  if i > pending.tail then
+    return nil
   end
+  local msg = pending[i]
+  pending[i] = nil
+  pending.head = i + 1
+  return msg
 end
 
 skynet.register_protocol {
   name = "queue",
-  id = PTYPE_QUEUE,
+  id = skynet.PTYPE_QUEUE, -- 8
   pack = skynet.pack,
   unpack = skynet.unpack,
-  dispatch = enqueue,
+  dispatch = function(session, source, ...)
+    local msg = table.pack(...)
+    msg.session, msg.source = session, source
+    pending.tail = pending.tail + 1
+    pending[pending.tail] = msg
+    local co = sleeper
+    if co then
+      sleeper = nil
+      skynet.wakeup(co)
+    end
+  end,
 }
 
-local function run(f, item)
-  return pcall(f, tunpack(item, 4, item[3] + 3))
-end
-
-local worker
-
--- Serves the FIFO until an error ends this worker; a fresh worker is forked
--- first so that the remaining messages are still served.
-worker = function(f)
+local function serve(f)
   while true do
-    local item = tremove(pending, 1)
-    if item == nil then
-      idle_worker = coroutine.running()
+    local msg = take()
+    if msg == nil then
+      sleeper = coroutine.running()
       skynet.wait()
+    elseif msg.session ~= 0 then
+      core.send(msg.source, skynet.PTYPE_RESPONSE, msg.session,
+        skynet.pack(pcall(f, tunpack(msg, 1, msg.n))))
     else
-      local session, source = item[1], item[2]
-      if session == 0 then
-        local ok, result = run(f, item)
-        if not ok then
-          skynet.fork(worker, f)
-          error(sformat("[:%x] send a message to [:%x] throw an error : %s",
-            source, skynet.self(), tostring(result)))
-        elseif result ~= nil then
-          skynet.fork(worker, f)
-          error(sformat("[:%x] send a message to [:%x] return something",
-            source, skynet.self()))
-        end
-      else
-        local msg, sz = skynet.pack(run(f, item))
-        core.send(source, skynet.PTYPE_RESPONSE, session, msg, sz)
+      local ok, result = pcall(f, tunpack(msg, 1, msg.n))
+      local wrong
+      if not ok then
+        wrong = "throw an error : " .. tostring(result)
+      elseif result ~= nil then
+        wrong = "return something"
+      end
+      if wrong then
+        skynet.fork(serve, f)
+        error(string.format("[:%x] send a message to [:%x] %s", msg.source, skynet.self(), wrong))
       end
     end
   end
 end
 
-function mqueue.register(f)
-  assert(not registered)
-  registered = true
-  skynet.fork(worker, f)
+local mqueue = {}
+
+function mqueue.size()
+  return pending.tail - pending.head + 1
 end
 
-local function unwrap(ok, ...)
+function mqueue.register(f)
+  assert(not started)
+  started = true
+  skynet.fork(serve, f)
+end
+
+function mqueue.send(addr, ...)
+  return skynet.send(addr, "queue", ...)
+end
+
+-- the remote results, or the remote error raised again
+local function settle(ok, ...)
   if not ok then
     error(...)
   end
@@ -94,15 +102,7 @@ local function unwrap(ok, ...)
 end
 
 function mqueue.call(addr, ...)
-  return unwrap(skynet.call(addr, "queue", ...))
-end
-
-function mqueue.send(addr, ...)
-  return skynet.send(addr, "queue", ...)
-end
-
-function mqueue.size()
-  return #pending
+  return settle(skynet.call(addr, "queue", ...))
 end
 
 return mqueue
