@@ -205,6 +205,11 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        // A failing multi-node test shows every node's output, not only the
+        // one whose wait failed.
+        if thread::panicking() {
+            eprintln!("{}", self.dump());
+        }
     }
 }
 

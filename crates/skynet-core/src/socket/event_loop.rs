@@ -99,26 +99,44 @@ impl SocketServer {
             spare: sys::dup(1),
         };
         loop {
-            for req in self.take_requests() {
-                if matches!(req, Request::Exit) {
-                    self.close_all();
-                    return;
-                }
-                self.handle_request(req, sink);
+            if !self.apply_requests(sink) {
+                return;
             }
             let mut ready = std::mem::take(&mut st.ready);
             if let Err(e) = poller.wait(&mut st.events, &mut ready, -1) {
                 sink.log(format!("socket-server error: {}", error_text(&e)));
             }
+            // Requests queued before this readiness was reported go first.
+            // A service that hands a socket over (start with a new owner)
+            // and then writes to it may get the peer's answer in the same
+            // wake-up; applying the hand-over first delivers that answer to
+            // the new owner instead of the one that let the socket go.
+            if ready.iter().any(|r| r.token == WAKE_TOKEN) {
+                poller.clear_wake();
+            }
+            if !self.apply_requests(sink) {
+                return;
+            }
             for r in ready.iter().copied() {
-                if r.token == WAKE_TOKEN {
-                    poller.clear_wake();
-                } else {
+                if r.token != WAKE_TOKEN {
                     self.handle_ready(r, sink, &mut st);
                 }
             }
             st.ready = ready;
         }
+    }
+
+    /// Carries out every queued request; false after `Exit` (every socket
+    /// is closed then).
+    fn apply_requests(&self, sink: &mut dyn EventSink) -> bool {
+        for req in self.take_requests() {
+            if matches!(req, Request::Exit) {
+                self.close_all();
+                return false;
+            }
+            self.handle_request(req, sink);
+        }
+        true
     }
 
     fn deliver(sink: &mut dyn EventSink, emit: Emit) {
