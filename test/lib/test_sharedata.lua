@@ -133,6 +133,15 @@ end)
 
 T.case("update_twice", function()
   sharedata.update("cfg", { x = 3, arr = { 1, 2 }, n = { m = "back" } })
+  -- Ask the reader once between the updates: it answers after it took the
+  -- first new version, and by then it has asked sharedatad to watch for the
+  -- next one, so the second update reaches it before our next call. (Two
+  -- updates straight after each other may pass the reader's watch request;
+  -- it then sees the last version a moment later, which this test does not
+  -- wait for.)
+  local ok1, v1 = skynet.call(reader, "lua", "get", "n", "m")
+  T.eq(ok1, true, "reader get between the updates")
+  T.eq(v1, "back", "reader n.m between the updates")
   sharedata.update("cfg", { x = 4, arr = { 1, 2, 3, 4 }, n = { m = "again" } })
   T.eq(q.x, 4, "x after two updates")
   T.eq(q.n.m, "again", "n back")
