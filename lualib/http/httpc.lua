@@ -1,204 +1,244 @@
--- http.httpc — an HTTP/1.1 client (one connection per request).
+-- http.httpc — an HTTP/1.1 client, one fresh connection per request.
 --
--- Stands for the reference's lualib/http/httpc.lua. API:
+-- Our version of the reference's lualib/http/httpc.lua, same API:
 --   httpc.request(method, host, url [, recvheader [, header [, content]]])
---       -> status, body (raises on failure). `host` is "name[:port]",
---       "[ipv6][:port]" or with a scheme "http://..." / "https://...".
---       `recvheader`, if given, receives the response header fields.
---   httpc.get(host, url, ...), httpc.head(host, url, ...) -> status
---   httpc.post(host, url, form [, recvheader]) (form-urlencoded table)
---   httpc.request_stream(...) -> stream (see http.internal)
---   httpc.dns([server [, port]]) resolve host names with skynet.dns
---   httpc.timeout = ticks: bound for connecting and for the whole request
--- https needs the `ltls.c` native module (through http.tlshelper).
+--       -> status, body; raises on failure. `host` is "name[:port]",
+--       "[ipv6][:port]", optionally behind "http://" or "https://".
+--       `recvheader`, when given, is filled with the response's fields.
+--   httpc.get(host, url, ...) = httpc.request("GET", host, url, ...)
+--   httpc.head(host, url, ...) -> status
+--   httpc.post(host, url, form [, recvheader]): form-urlencoded table
+--   httpc.request_stream(...) -> stream of http.internal (no timeout)
+--   httpc.dns([server [, port]]): resolve names with skynet.dns
+--   httpc.timeout (ticks, unset by default): bounds connecting and the
+--       whole exchange; when it passes, the socket is shut down.
+-- https goes through http.tlshelper (the native `ltls.c` module).
 
 local skynet = require "skynet"
-local sockethelper = require "http.sockethelper"
-local internal = require "http.internal"
 local dns = require "skynet.dns"
+local internal = require "http.internal"
+local sockethelper = require "http.sockethelper"
 
 local error, pairs, pcall, tonumber = error, pairs, pcall, tonumber
-local sformat = string.format
+local concat, sformat = table.concat, string.format
 
 local httpc = {}
 
-local use_dns = false
+-- whether host names go through skynet.dns (else the socket layer
+-- resolves them)
+local resolve_names = false
 
 function httpc.dns(server, port)
-  use_dns = true
+  resolve_names = true
   dns.server(server, port)
 end
 
-local default_port = { http = 80, https = 443 }
+---------------------------------------------------------------------------
+-- Where to connect
 
-local function is_ipv4(text)
-  return text:find "^%d+%.%d+%.%d+%.%d+$" ~= nil
+local DEFAULT_PORT = { http = 80, https = 443 }
+
+local function dotted_quad(text)
+  return text:match "^%d+%.%d+%.%d+%.%d+$" ~= nil
 end
 
--- host part of a URL -> address, port or nil, "ipv4" | "ipv6" | "hostname"
-local function split_host(host)
-  local first = host:find(":", 1, true)
-  if not first then
-    return host, nil, is_ipv4(host) and "ipv4" or "hostname"
+-- "name", "name:port", "a.b.c.d[:port]", "[v6][:port]"
+-- -> address, port (nil when not given), is the address a host name
+local function split_authority(authority)
+  local colons = select(2, authority:gsub(":", ":"))
+  if colons == 0 then
+    return authority, nil, not dotted_quad(authority)
   end
-  if host:find(":", first + 1, true) then
-    local ipv6, port = host:match "^%[(.-)%]:?(%d*)$"
-    if ipv6 then
-      return ipv6, port ~= "" and tonumber(port) or nil, "ipv6"
+  if colons == 1 then
+    local name, port = authority:match "^(.-):(%d+)$"
+    if name == nil then
+      return authority, nil, true
     end
-    error(sformat("Invalid host: bare IPv6 address '%s', use '[%s]' instead", host, host))
+    return name, tonumber(port), not dotted_quad(name)
   end
-  local name, port = host:match "^(.-):(%d+)$"
-  if name then
-    return name, tonumber(port), is_ipv4(name) and "ipv4" or "hostname"
+  local v6, port = authority:match "^%[(.-)%]:?(%d*)$"
+  if v6 == nil then
+    error(sformat("Invalid host: bare IPv6 address '%s', use '[%s]' instead", authority, authority))
   end
-  return host, nil, "hostname"
+  return v6, tonumber(port), false
 end
 
-local function split_url(target)
-  local scheme, rest = target:match "^(%a+)://(.*)"
-  if scheme then
-    scheme = scheme:lower()
-  else
-    scheme, rest = "http", target
-  end
-  local host_field = rest
-  local address, port, kind = split_host(rest)
-  port = port or default_port[scheme]
-  if not port then
+-- The target of a request: { scheme, address, port, name (for TLS SNI and
+-- dns, nil for literal addresses), authority (for the Host field) }.
+local function target_of(host)
+  local scheme, authority = host:match "^(%a+)://(.*)"
+  scheme = scheme and scheme:lower() or "http"
+  authority = authority or host
+  local address, port, is_name = split_authority(authority)
+  port = port or DEFAULT_PORT[scheme]
+  if port == nil then
     error("Invalid protocol: " .. scheme)
   end
-  return scheme, address, port, kind, host_field
+  return {
+    scheme = scheme,
+    address = address,
+    port = port,
+    name = is_name and address or nil,
+    authority = authority,
+  }
 end
 
-local client_tls_ctx
+---------------------------------------------------------------------------
+-- Connections
 
-local function make_interface(scheme, fd, server_name)
-  if scheme == "http" then
-    return {
-      read = sockethelper.readfunc(fd),
-      write = sockethelper.writefunc(fd),
-      readall = function()
-        return sockethelper.readall(fd)
-      end,
-    }
+-- Builds the read/write/readall functions (and init/close for TLS) over a
+-- connected socket, per scheme.
+local transports = {}
+
+function transports.http(fd)
+  local function readall()
+    return sockethelper.readall(fd)
   end
-  if scheme == "https" then
-    local tls = require "http.tlshelper"
-    client_tls_ctx = client_tls_ctx or tls.newctx()
-    local ctx = tls.newtls("client", client_tls_ctx, server_name)
-    return {
-      init = tls.init_requestfunc(fd, ctx),
-      close = tls.closefunc(ctx),
-      read = tls.readfunc(fd, ctx),
-      write = tls.writefunc(fd, ctx),
-      readall = tls.readallfunc(fd, ctx),
-    }
-  end
-  error(sformat("Invalid protocol: %s", scheme))
+  return { readall = readall, read = sockethelper.readfunc(fd), write = sockethelper.writefunc(fd) }
 end
 
-local function open(target, timeout)
-  local scheme, address, port, kind, host_field = split_url(target)
-  local connect_to = address
-  if kind == "hostname" and use_dns then
-    local why
-    connect_to, why = dns.resolve(address)
-    if not connect_to then
-      error(sformat("%s dns resolve failed msg:%s", address, why))
-    end
+local tls_client_ctx
+
+function transports.https(fd, name)
+  local tls = require "http.tlshelper"
+  if tls_client_ctx == nil then
+    tls_client_ctx = tls.newctx()
   end
-  local fd = sockethelper.connect(connect_to, port, timeout)
-  if not fd then
-    error(sformat("%s connect error host:%s, port:%s, timeout:%s", scheme, address, port, timeout))
-  end
-  local server_name = kind == "hostname" and address or nil
-  local interface = make_interface(scheme, fd, server_name)
-  if timeout then
-    skynet.timeout(timeout, function()
-      if not interface.finish then
-        -- wakes the blocked reader; the fd is closed by the request
-        sockethelper.shutdown(fd)
-      end
-    end)
-  end
-  if interface.init then
-    interface.init(server_name)
-  end
-  return fd, interface, host_field
+  local session = tls.newtls("client", tls_client_ctx, name)
+  local io = {
+    read = tls.readfunc(fd, session),
+    readall = tls.readallfunc(fd, session),
+    write = tls.writefunc(fd, session),
+  }
+  -- the handshake (init) runs once the timeout is armed
+  io.init, io.close = tls.init_requestfunc(fd, session), tls.closefunc(session)
+  return io
 end
 
-local function finish(interface, fd)
-  interface.finish = true
-  sockethelper.close(fd)
-  local close = interface.close
+-- An open connection: { fd, io, authority, released }.
+local Conn = {}
+Conn.__index = Conn
+
+-- Stops the timeout from touching the socket any more.
+function Conn:detach()
+  self.released = true
+end
+
+function Conn:release()
+  self:detach()
+  sockethelper.close(self.fd)
+  local close = self.io.close
   if close then
-    interface.close = nil
+    self.io.close = nil
     close()
   end
 end
 
+local function connect(host, timeout)
+  local target = target_of(host)
+  local make = transports[target.scheme]
+  if make == nil then
+    error(sformat("Invalid protocol: %s", target.scheme))
+  end
+  local address = target.address
+  if target.name and resolve_names then
+    local ip, why = dns.resolve(address)
+    if ip == nil then
+      error(sformat("%s dns resolve failed msg:%s", address, why))
+    end
+    address = ip
+  end
+  local fd = sockethelper.connect(address, target.port, timeout)
+  if not fd then
+    error(sformat("%s connect error host:%s, port:%s, timeout:%s",
+      target.scheme, target.address, target.port, timeout))
+  end
+  local conn = setmetatable({
+    fd = fd,
+    io = make(fd, target.name),
+    authority = target.authority,
+    released = false,
+  }, Conn)
+  if timeout then
+    skynet.timeout(timeout, function()
+      if not conn.released then
+        -- wakes whoever waits on the socket; release() closes it later
+        sockethelper.shutdown(fd)
+      end
+    end)
+  end
+  if conn.io.init then
+    conn.io.init(target.name)
+  end
+  return conn
+end
+
+-- Sends the request; -> true, status, pending bytes, response header or
+-- false, error.
+local function send(conn, method, url, recvheader, header, content)
+  return pcall(internal.request, conn.io, method, conn.authority, url, recvheader, header, content)
+end
+
+---------------------------------------------------------------------------
+-- API
+
 function httpc.request(method, host, url, recvheader, header, content)
-  local fd, interface, host_field = open(host, httpc.timeout)
-  local ok, status, body, got_header =
-    pcall(internal.request, interface, method, host_field, url, recvheader, header, content)
+  local conn = connect(host, httpc.timeout)
+  local ok, status, body, fields = send(conn, method, url, recvheader, header, content)
   if ok then
-    ok, body = pcall(internal.response, interface, status, body, got_header)
+    ok, body = pcall(internal.response, conn.io, status, body, fields)
   end
-  finish(interface, fd)
-  if ok then
-    return status, body
+  conn:release()
+  if not ok then
+    error(body or status)
   end
-  error(body or status)
+  return status, body
 end
 
 function httpc.head(host, url, recvheader, header, content)
-  local fd, interface, host_field = open(host, httpc.timeout)
-  local ok, status =
-    pcall(internal.request, interface, "HEAD", host_field, url, recvheader, header, content)
-  finish(interface, fd)
-  if ok then
-    return status
+  local conn = connect(host, httpc.timeout)
+  local ok, status = send(conn, "HEAD", url, recvheader, header, content)
+  conn:release()
+  if not ok then
+    error(status)
   end
-  error(status)
+  return status
 end
 
 function httpc.request_stream(method, host, url, recvheader, header, content)
-  local fd, interface, host_field = open(host, httpc.timeout)
-  local ok, status, body, got_header =
-    pcall(internal.request, interface, method, host_field, url, recvheader, header, content)
-  -- the stream is not bounded by the timeout
-  interface.finish = true
-  local function close_fd()
-    finish(interface, fd)
-  end
+  local conn = connect(host, httpc.timeout)
+  local ok, status, pending, fields = send(conn, method, url, recvheader, header, content)
+  -- from here on the body is read at the caller's pace: no timeout
+  conn:detach()
   if not ok then
-    close_fd()
+    conn:release()
     error(status)
   end
-  local stream = internal.response_stream(interface, status, body, got_header)
-  stream._onclose = close_fd
+  local stream = internal.response_stream(conn.io, status, pending, fields)
+  stream._onclose = function()
+    conn:release()
+  end
   return stream
 end
 
-function httpc.get(...)
-  return httpc.request("GET", ...)
+function httpc.get(host, url, ...)
+  return httpc.request("GET", host, url, ...)
 end
 
-local function escape(text)
-  -- string.gsub, not text:gsub: form values may be numbers
-  return (string.gsub(text, "([^A-Za-z0-9_])", function(c)
+-- every byte but letters, digits and '_' becomes %XX
+local function form_escape(value)
+  return (string.gsub(value, "[^A-Za-z0-9_]", function(c)
     return sformat("%%%02X", c:byte())
   end))
 end
 
 function httpc.post(host, url, form, recvheader)
-  local header = { ["content-type"] = "application/x-www-form-urlencoded" }
   local fields = {}
-  for k, v in pairs(form) do
-    fields[#fields + 1] = sformat("%s=%s", escape(k), escape(v))
+  for name, value in pairs(form) do
+    fields[#fields + 1] = form_escape(name) .. "=" .. form_escape(value)
   end
-  return httpc.request("POST", host, url, recvheader, header, table.concat(fields, "&"))
+  local header = { ["content-type"] = "application/x-www-form-urlencoded" }
+  return httpc.request("POST", host, url, recvheader, header, concat(fields, "&"))
 end
 
 return httpc
