@@ -1,121 +1,122 @@
--- http.sockethelper — skynet sockets as the read/write functions the http
--- modules use, raising `sockethelper.socket_error` on a broken connection.
+-- http.sockethelper — skynet sockets seen as the plain read/write
+-- functions the http modules work with; any failure raises the single
+-- `socket_error` value.
 --
--- Stands for the reference's lualib/http/sockethelper.lua. API:
---   readfunc(fd [, pending]) -> read(n): n bytes, or without n what is
---       available; `pending` bytes (already read elsewhere) come first
---   writefunc(fd) -> write(s)
---   readall(fd), close(fd), shutdown(fd)
---   connect(host, port [, timeout]) -> fd (timeout in ticks)
---   socket_error: the error value; called as socket_error(text) it
---       remembers a text that its tostring shows once.
+-- Our version of the reference's lualib/http/sockethelper.lua, same API:
+--   readfunc(fd [, pending]) -> read([n]): n bytes, or without n whatever
+--       the socket has; `pending` (bytes read earlier by someone else) is
+--       handed out before the socket is read
+--   writefunc(fd) -> write(data)
+--   readall(fd), close(fd), shutdown(fd): the skynet.socket calls
+--   connect(host, port [, timeout]) -> fd; timeout in ticks (1/100 s)
+--   socket_error: the error value raised. Calling it with a text stores
+--       "[Socket Error] : <text>" in it and returns it; tostring() on it
+--       gives that text once, "[Socket Error]" otherwise.
 
-local socket = require "skynet.socket"
 local skynet = require "skynet"
+local socket = require "skynet.socket"
 
 local error, setmetatable, tostring = error, setmetatable, tostring
 
-local sockethelper = {}
+local helper = {}
 
-local socket_error = setmetatable({}, {
-  __tostring = function(self)
-    local text = self.err_info
-    self.err_info = nil
-    return text or "[Socket Error]"
-  end,
-  __call = function(self, info)
-    self.err_info = "[Socket Error] : " .. tostring(info)
-    return self
-  end,
-})
-sockethelper.socket_error = socket_error
+local failure_mt = {}
 
-local function read_or_raise(fd, n)
-  local got = socket.read(fd, n)
-  if not got then
-    error(socket_error("read failed fd = " .. fd))
-  end
-  return got
+function failure_mt.__call(err, detail)
+  err.err_info = "[Socket Error] : " .. tostring(detail)
+  return err
 end
 
-function sockethelper.readfunc(fd, pending)
-  if not pending then
-    return function(n)
-      return read_or_raise(fd, n)
-    end
+function failure_mt.__tostring(err)
+  local detail = err.err_info
+  err.err_info = nil
+  return detail or "[Socket Error]"
+end
+
+local socket_error = setmetatable({}, failure_mt)
+helper.socket_error = socket_error
+
+local function broken(action, fd)
+  error(socket_error(action .. " failed fd = " .. fd))
+end
+
+-- read(fd, n) that raises instead of returning false
+local function must_read(fd, n)
+  return socket.read(fd, n) or broken("read", fd)
+end
+
+function helper.readfunc(fd, pending)
+  local function direct(n)
+    return must_read(fd, n)
+  end
+  if pending == nil then
+    return direct
   end
   return function(n)
-    if not pending then
-      return read_or_raise(fd, n)
+    local held = pending
+    if held == nil then
+      return direct(n)
     end
-    local have = #pending
-    if n == nil or n == have then
-      local all = pending
-      pending = nil
-      return all
+    local have = #held
+    if n ~= nil and n < have then
+      pending = held:sub(n + 1)
+      return held:sub(1, n)
     end
-    if n < have then
-      local head = pending:sub(1, n)
-      pending = pending:sub(n + 1)
-      return head
-    end
-    local head = pending
     pending = nil
-    return head .. read_or_raise(fd, n - have)
-  end
-end
-
-sockethelper.readall = socket.readall
-
-function sockethelper.writefunc(fd)
-  return function(content)
-    if not socket.write(fd, content) then
-      error(socket_error("write failed fd = " .. fd))
+    if n == nil or n == have then
+      return held
     end
+    return held .. direct(n - have)
   end
 end
 
-function sockethelper.connect(host, port, timeout)
-  local fd, err
-  local timed_out = false
+helper.readall = socket.readall
+
+function helper.writefunc(fd)
+  return function(data)
+    local _ = socket.write(fd, data) or broken("write", fd)
+  end
+end
+
+-- Opens the connection in a separate coroutine and waits at most `ticks`
+-- for it. Returns fd (or nil), the open error, and whether time ran out.
+-- A connection that completes after the caller gave up is closed.
+local function open_within(host, port, ticks)
+  local caller = coroutine.running()
+  local attempt = { waiting = true }
+  skynet.fork(function()
+    local fd, err = socket.open(host, port)
+    if attempt.waiting then
+      attempt.done, attempt.fd, attempt.err = true, fd, err
+      skynet.wakeup(caller)
+    elseif fd then
+      socket.close(fd)
+    end
+  end)
+  skynet.sleep(ticks)
+  attempt.waiting = false
+  return attempt.fd, attempt.err, not attempt.done
+end
+
+function helper.connect(host, port, timeout)
+  local fd, err, late
   if timeout then
-    -- connect in a fork; whichever comes first, the connection or the
-    -- timeout, decides. A connection made after the timeout is closed.
-    timed_out = true
-    local gave_up = false
-    local me = coroutine.running()
-    skynet.fork(function()
-      fd, err = socket.open(host, port)
-      if gave_up then
-        if fd then
-          socket.close(fd)
-        end
-      else
-        timed_out = false
-        skynet.wakeup(me)
-      end
-    end)
-    skynet.sleep(timeout)
-    if not fd then
-      gave_up = true
-    end
+    fd, err, late = open_within(host, port, timeout)
   else
     fd, err = socket.open(host, port)
+    late = false
   end
-  if fd then
-    return fd
-  end
-  error(socket_error("connect failed host = " .. host .. " port = " .. port
-    .. " timeout = " .. tostring(timeout) .. " err = " .. tostring(err)
-    .. " is_time_out = " .. tostring(timed_out)))
+  return fd or error(socket_error(string.format(
+    "connect failed host = %s port = %s timeout = %s err = %s is_time_out = %s",
+    host, port, timeout, err, late)))
 end
 
-function sockethelper.close(fd)
+function helper.close(fd)
   socket.close(fd)
 end
 
-function sockethelper.shutdown(fd)
+function helper.shutdown(fd)
   socket.shutdown(fd)
 end
 
-return sockethelper
+return helper

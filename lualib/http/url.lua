@@ -1,46 +1,58 @@
--- http.url — splitting and decoding request targets.
+-- http.url — request targets: the path and the query string.
 --
--- Stands for the reference's lualib/http/url.lua. API:
---   url.parse(target) -> decoded path, raw query string ("" when none)
---   url.parse_query(query) -> { name = value | {value, ...} } (decoded;
---       a repeated name collects its values in a list)
--- Decoding turns '+' into a space and %XX into the byte XX.
+-- Our version of the reference's lualib/http/url.lua, same API:
+--   url.parse(target) -> path (decoded), query (as sent; "" when absent)
+--   url.parse_query(query) -> table of decoded name -> value; a name given
+--       more than once maps to the list of its values, in order.
+-- Decoding maps '+' to a space and every "%XX" to the byte with hex code
+-- XX (a '%' followed by something else than two hex digits is an error,
+-- as in the reference).
 
-local string, tonumber, type = string, tonumber, type
+local char, tonumber, type = string.char, tonumber, type
 
 local url = {}
 
-local function hex_byte(xx)
-  return string.char(tonumber(xx, 16))
+-- "%XX" -> the byte; raises on a malformed escape
+local function unescape(hex)
+  return char(tonumber(hex, 16))
 end
 
-local function decode(text)
+local function decoded(text)
+  -- one value only: gsub's second result (the count) is not wanted
   local spaced = text:gsub("+", " ")
-  return spaced:gsub("%%(..)", hex_byte)
+  local plain = spaced:gsub("%%(..)", unescape)
+  return plain
+end
+
+-- Adds one name/value pair to `into`, turning repeated names into lists.
+local function remember(into, name, value)
+  local seen = into[name]
+  if seen == nil then
+    into[name] = value
+  elseif type(seen) == "table" then
+    seen[#seen + 1] = value
+  else
+    into[name] = { seen, value }
+  end
 end
 
 function url.parse(target)
-  local path, query = target:match "([^?]*)%??(.*)"
-  if path then
-    path = decode(path)
+  -- everything up to the first '?' is the path, everything after it the query
+  local cut = target:find("?", 1, true)
+  if cut == nil then
+    return decoded(target), ""
   end
-  return path, query
+  return decoded(target:sub(1, cut - 1)), target:sub(cut + 1)
 end
 
 function url.parse_query(query)
-  local result = {}
-  for k, v in query:gmatch "(.-)=([^&]*)&?" do
-    local name, value = decode(k), decode(v)
-    local old = result[name]
-    if old == nil then
-      result[name] = value
-    elseif type(old) == "table" then
-      old[#old + 1] = value
-    else
-      result[name] = { old, value }
-    end
+  local found = {}
+  -- a pair is "name=value", pairs separated by '&'; a piece without '='
+  -- sticks to the name of the next pair (the reference's splitting)
+  for name, value in query:gmatch "(.-)=([^&]*)&?" do
+    remember(found, decoded(name), decoded(value))
   end
-  return result
+  return found
 end
 
 return url
