@@ -1,562 +1,543 @@
--- skynet.socket — blocking-style TCP/UDP sockets for Lua services.
+-- skynet.socket — TCP and UDP sockets for Lua services, in blocking style.
 --
--- Stands for the reference's lualib/skynet/socket.lua. The runtime's socket
--- thread reports everything that happens on a socket as a PTYPE_SOCKET
--- message to the owning service; this module turns those messages into a
--- coroutine API: a coroutine that reads (or connects, or listens) parks with
--- skynet.wait until the message it needs arrived, every other coroutine of
--- the service keeps running meanwhile. The native side is
--- `skynet.socketdriver` (read buffers, sending, socket commands).
+-- Our counterpart of the reference's lualib/skynet/socket.lua (same public
+-- functions, same blocking rules, same log and error texts). The runtime's
+-- socket thread turns everything that happens on a socket into a
+-- PTYPE_SOCKET message for the owning service. This module keeps one state
+-- object per socket id and lets a coroutine sleep on a socket (open, listen,
+-- read, close) until the message it needs has arrived; the service's other
+-- coroutines keep running meanwhile. Buffers and socket commands live in the
+-- native `skynet.socketdriver`.
 --
--- One table per socket id (`sockets[id]`) holds its state:
---   buffer, pool   the driver's read buffer and its node pool (TCP readers)
---   connected      true once the runtime confirmed the socket is usable
---   connecting     true while open/start waits; an error text after a
---                  failed connect
---   want           what the parked reader waits for: a byte count, a line
---                  separator (string), true (everything up to the close) or
---                  false (nothing)
---   waiter         the token of the coroutine parked on this socket
---   callback       accept callback (listening sockets) or UDP receiver
---   paused         nil normally, true after reading was paused because the
---                  buffer grew large, false once close() forbids resuming
---   closing        token of a coroutine inside socket.close waiting for the
---                  parked reader to finish
---
--- Socket message kinds (skynet_socket.h): 1 DATA, 2 CONNECT, 3 CLOSE,
--- 4 ACCEPT, 5 ERROR, 6 UDP, 7 WARNING.
+-- A socket object (class `Sock` below) carries:
+--   id            the socket id
+--   buf, pool     read buffer and its node pool (TCP data sockets only)
+--   up            true while the runtime says the socket is usable
+--   opening       true while socket.open/start/bind waits; the error text
+--                 when that wait ended in an error
+--   want          what the sleeping reader needs before it is woken:
+--                 n (bytes, 0 = anything), a separator string (a line),
+--                 true (the close), false/nil (nothing)
+--   sleeper       the coroutine sleeping on the socket
+--   handler       accept callback (listening) or datagram receiver (UDP)
+--   listening     socket.listen object (keeps addr/port once bound)
+--   udp           true for UDP sockets
+--   paused        true after reading was paused, false once closing forbids
+--                 resuming, nil otherwise
+--   closer        coroutine in socket.close that waits for the sleeper
+--   cap           socket.limit: most bytes to keep unread
+--   on_warning    socket.warning callback
 
 local driver = require "skynet.socketdriver"
 local skynet = require "skynet"
 local core = require "skynet.core"
 
-local assert, error, pairs, setmetatable, type = assert, error, pairs, setmetatable, type
+local assert, error, next, setmetatable, type = assert, error, next, setmetatable, type
 local sformat = string.format
-local corunning = coroutine.running
-
--- A socket whose unread data grows past this is paused until it is read.
-local BUFFER_LIMIT = 128 * 1024
+local running = coroutine.running
 
 local socket = {}
 
--- id -> socket state; every socket still known when the service's Lua state
--- goes away is closed.
-local sockets = setmetatable({}, {
+-- Calls that need no state of ours go straight to the driver.
+socket.write = assert(driver.send)
+socket.lwrite = assert(driver.lsend)
+socket.header = assert(driver.header)
+socket.sendto = assert(driver.udp_send)
+socket.udp_address = assert(driver.udp_address)
+socket.netstat = assert(driver.info)
+socket.resolve = assert(driver.resolve)
+
+-- Unread data beyond this pauses the socket until somebody reads.
+local BUFFER_LIMIT = 128 * 1024
+
+-- Socket message kinds, as numbered by skynet_socket.h.
+local DATA, CONNECT, CLOSE, ACCEPT, ERROR, UDP, WARNING = 1, 2, 3, 4, 5, 6, 7
+
+-- Sockets of this service by id. Whatever is left when the Lua state goes
+-- away gets closed.
+local registry = setmetatable({}, {
   __gc = function(all)
-    for id in pairs(all) do
-      driver.close(id)
+    local id = next(all)
+    while id ~= nil do
       all[id] = nil
+      driver.close(id)
+      id = next(all)
     end
   end,
 })
 
--- id -> function(id) to call once the socket reports its close
+-- id -> function(id), run once when that socket reports its close.
 local close_hooks = {}
 
 ---------------------------------------------------------------------------
--- Parking and waking
+-- Socket objects
 
-local function wake_reader(s)
-  local token = s.waiter
-  if token then
-    s.waiter = nil
-    skynet.wakeup(token)
+local Sock = {}
+Sock.__index = Sock
+
+local function new_sock(fields)
+  return setmetatable(fields, Sock)
+end
+
+function Sock:wake()
+  local co = self.sleeper
+  self.sleeper = nil
+  if co then
+    skynet.wakeup(co)
   end
 end
 
--- Stop the runtime reading from a socket whose buffer is too big.
-local function pause_reading(s, size)
-  if s.paused ~= nil then
+-- Ask the runtime to stop reading this socket. Does nothing while already
+-- paused or once closing has begun.
+function Sock:stop_reading(backlog)
+  if self.paused ~= nil then
     return
   end
-  if size then
-    skynet.error(sformat("Pause socket (%d) size : %d", s.id, size))
+  self.paused = true
+  driver.pause(self.id)
+  if backlog then
+    skynet.error(sformat("Pause socket (%d) size : %d", self.id, backlog))
   else
-    skynet.error(sformat("Pause socket (%d)", s.id))
+    skynet.error(sformat("Pause socket (%d)", self.id))
   end
-  driver.pause(s.id)
-  s.paused = true
-  -- more messages of this socket may already be queued: let them land
+  -- messages of this socket may be queued behind this one: let them in
   skynet.yield()
 end
 
--- Park the running coroutine until a socket message wakes it. A paused
--- socket is resumed first: somebody wants its data now.
-local function park(s)
-  assert(not s.waiter)
-  local token = corunning()
-  s.waiter = token
-  if s.paused then
-    skynet.error(sformat("Resume socket (%d)", s.id))
-    driver.start(s.id)
-    skynet.wait(token)
-    s.paused = nil
+-- Sleep until a socket message wakes the running coroutine. With `want`
+-- the coroutine sleeps as a reader needing that much (see the header). A
+-- paused socket is resumed first, since now somebody wants its data.
+function Sock:sleep(want)
+  if want ~= nil then
+    assert(not self.want)
+    self.want = want
+  end
+  assert(not self.sleeper)
+  local me = running()
+  self.sleeper = me
+  local resuming = self.paused
+  if resuming then
+    skynet.error(sformat("Resume socket (%d)", self.id))
+    driver.start(self.id)
+  end
+  skynet.wait(me)
+  if resuming then
+    self.paused = nil
+  end
+  -- a socket.close in another coroutine waits until we are done here
+  local closer = self.closer
+  if closer then
+    skynet.wakeup(closer)
+  end
+end
+
+-- Wait for the runtime's word that a closing socket is gone: as the
+-- sleeper, or (when a reader sleeps on it already) until that reader had
+-- its turn at the buffer.
+function Sock:await_close()
+  self.paused = false -- never resume from here on
+  if not self.sleeper then
+    self:sleep()
   else
-    skynet.wait(token)
+    assert(not self.closer)
+    local me = running()
+    self.closer = me
+    skynet.wait(me)
   end
-  -- socket.close may be waiting for this reader to be done with the buffer
-  if s.closing then
-    skynet.wakeup(s.closing)
+  self.up = false
+end
+
+-- Everything buffered, as one string ("" when empty).
+function Sock:rest()
+  return driver.readall(self.buf, self.pool)
+end
+
+-- Where the buffered total stands for the sleeping reader: "met" (wake
+-- it), "short" (it needs more) or "idle" (nobody waits for a size or line).
+function Sock:verdict(total)
+  local want = self.want
+  local kind = type(want)
+  if kind == "number" then
+    return total >= want and "met" or "short"
+  elseif kind == "string" then
+    return driver.readline(self.buf, nil, want) and "met" or "short"
   end
+  return "idle"
 end
 
 ---------------------------------------------------------------------------
--- Socket messages
+-- Socket messages. `on_known` handles a message for a socket in the
+-- registry, `on_unknown` one for an id we do not (or no longer) hold.
 
-local on_message = {}
+local on_known, on_unknown = {}, {}
 
--- 1: bytes arrived (`data` is a buffer of `size` bytes owned by us now)
-on_message[1] = function(id, size, data)
-  local s = sockets[id]
-  if s == nil then
-    skynet.error("socket: drop package from " .. id)
-    driver.drop(data, size)
+local function ignore() end
+
+local function drop_datagram(id, size, data)
+  skynet.error("socket: drop udp package from " .. id)
+  driver.drop(data, size)
+end
+
+on_unknown[DATA] = function(id, size, data)
+  skynet.error("socket: drop package from " .. id)
+  driver.drop(data, size)
+end
+
+on_known[DATA] = function(s, size, data)
+  local total = driver.push(s.buf, s.pool, data, size)
+  -- sized reads bound the buffer themselves; socket.limit guards the rest
+  if s.cap and total > s.cap and type(s.want) ~= "number" then
+    skynet.error(sformat("socket buffer overflow: fd=%d size=%d", s.id, total))
+    driver.close(s.id)
     return
   end
-  local held = driver.push(s.buffer, s.pool, data, size)
-  local want = s.want
-  if type(want) == "number" then
-    if held >= want then
-      s.want = nil
-      if held > BUFFER_LIMIT then
-        pause_reading(s, held)
-      end
-      wake_reader(s)
-    end
-    return
+  local verdict = s:verdict(total)
+  if verdict == "met" then
+    s.want = nil
   end
-  if s.limit and held > s.limit then
-    skynet.error(sformat("socket buffer overflow: fd=%d size=%d", id, held))
-    driver.close(id)
-    return
+  if verdict ~= "short" and total > BUFFER_LIMIT then
+    s:stop_reading(total)
   end
-  if type(want) == "string" then
-    -- a line reader: wake it once the separator is in the buffer
-    if driver.readline(s.buffer, nil, want) then
-      s.want = nil
-      if held > BUFFER_LIMIT then
-        pause_reading(s, held)
-      end
-      wake_reader(s)
-    end
-  elseif held > BUFFER_LIMIT and not s.paused then
-    pause_reading(s, held)
+  if verdict == "met" then
+    s:wake()
   end
 end
 
--- 2: the socket is usable (connect finished, start confirmed, or a listen
--- socket bound: then `port` and `addr` are where it listens)
-on_message[2] = function(id, port, addr)
-  local s = sockets[id]
-  if s == nil or s.connected then
-    -- a resumed socket reports CONNECT again: nothing to do
-    return
+-- usable now: connect finished, start confirmed, or (listening) bound to
+-- addr:port
+on_unknown[CONNECT] = ignore
+on_known[CONNECT] = function(s, port, addr)
+  if s.up then
+    return -- resuming a paused socket reports CONNECT once more
   end
-  if s.listen then
-    s.addr = addr
-    s.port = port
+  if s.listening then
+    s.port, s.addr = port, addr
   end
-  s.connected = true
-  wake_reader(s)
+  s.up = true
+  s:wake()
 end
 
--- 3: closed
-on_message[3] = function(id)
-  local s = sockets[id]
-  if s then
-    s.connected = false
-    wake_reader(s)
-  else
-    driver.close(id)
-  end
-  local hook = close_hooks[id]
-  if hook then
-    hook(id)
-    close_hooks[id] = nil
-  end
+on_unknown[CLOSE] = function(id)
+  driver.close(id)
+end
+on_known[CLOSE] = function(s)
+  s.up = false
+  s:wake()
 end
 
--- 4: a listening socket accepted connection `newid` from `addr`
-on_message[4] = function(id, newid, addr)
-  local s = sockets[id]
-  if s == nil then
-    driver.close(newid)
-    return
-  end
-  s.callback(newid, addr)
+on_unknown[ACCEPT] = function(_, newid)
+  driver.close(newid)
+end
+on_known[ACCEPT] = function(s, newid, addr)
+  s.handler(newid, addr)
 end
 
--- 5: an error; the socket is unusable from now on
-on_message[5] = function(id, _, err)
-  local s = sockets[id]
-  if s == nil then
-    driver.shutdown(id)
-    skynet.error("socket: error on unknown", id, err)
-    return
-  end
-  if s.callback then
-    -- a listening socket keeps listening
+on_unknown[ERROR] = function(id, _, err)
+  driver.shutdown(id)
+  skynet.error("socket: error on unknown", id, err)
+end
+on_known[ERROR] = function(s, _, err)
+  if s.handler then
+    -- listening sockets (and UDP ones) carry on
     skynet.error("socket: accept error:", err)
     return
   end
-  if s.connected then
-    skynet.error("socket: error on", id, err)
-  elseif s.connecting then
-    s.connecting = err
+  local was_up = s.up
+  s.up = false
+  if was_up then
+    skynet.error("socket: error on", s.id, err)
+  elseif s.opening then
+    s.opening = err -- socket.open & co. return it
   end
-  s.connected = false
-  driver.shutdown(id)
-  wake_reader(s)
+  driver.shutdown(s.id)
+  s:wake()
 end
 
--- 6: a UDP datagram from `address`
-on_message[6] = function(id, size, data, address)
-  local s = sockets[id]
-  if s == nil or s.callback == nil then
-    skynet.error("socket: drop udp package from " .. id)
-    driver.drop(data, size)
-    return
+on_unknown[UDP] = drop_datagram
+on_known[UDP] = function(s, size, data, from)
+  local receive = s.handler
+  if receive == nil then
+    return drop_datagram(s.id, size, data)
   end
   local text = skynet.tostring(data, size)
   core.trash(data, size)
-  s.callback(text, address)
+  receive(text, from)
 end
 
-local function default_warning(id, size)
-  if sockets[id] then
-    skynet.error(sformat("WARNING: %d K bytes need to send out (fd = %d)", size, id))
+local function log_backlog(id, kbytes)
+  if registry[id] then
+    skynet.error(sformat("WARNING: %d K bytes need to send out (fd = %d)", kbytes, id))
   end
 end
 
--- 7: `size` K bytes are waiting to be sent (0: the backlog is gone)
-on_message[7] = function(id, size)
-  local s = sockets[id]
-  if s then
-    local warn = s.on_warning or default_warning
-    warn(id, size)
-  end
+-- `kbytes` K bytes wait to be sent (0: the backlog is gone)
+on_unknown[WARNING] = ignore
+on_known[WARNING] = function(s, kbytes)
+  local report = s.on_warning or log_backlog
+  report(s.id, kbytes)
 end
 
 skynet.register_protocol {
   name = "socket",
   id = skynet.PTYPE_SOCKET,
   unpack = driver.unpack,
-  dispatch = function(_, _, kind, ...)
-    on_message[kind](...)
+  dispatch = function(_, _, kind, id, ...)
+    local s = registry[id]
+    if s then
+      on_known[kind](s, ...)
+    else
+      on_unknown[kind](id, ...)
+    end
+    if kind == CLOSE and close_hooks[id] then
+      close_hooks[id](id)
+      close_hooks[id] = nil
+    end
   end,
 }
 
 ---------------------------------------------------------------------------
--- Opening TCP sockets
+-- Bringing sockets up
 
--- Track a socket the runtime is bringing up and wait until it is usable.
--- With `accept` the socket is a listening one whose connections go to that
--- function; otherwise it gets a read buffer.
-local function await_open(id, accept)
-  local buffer = nil
-  if accept == nil then
-    buffer = driver.buffer()
-  end
-  local s = {
-    id = id,
-    buffer = buffer,
-    pool = buffer and {},
-    connected = false,
-    connecting = true,
-    want = false,
-    waiter = false,
-    callback = accept,
-    protocol = "TCP",
-  }
+-- Hold a TCP socket the runtime is bringing up and sleep until it is
+-- usable: the id, or nil and the error. With `accept` it is a listening
+-- socket whose connections go to that function; otherwise it reads.
+local function bring_up(id, accept)
   assert(not close_hooks[id], "socket has onclose callback")
-  local old = sockets[id]
-  if old and not old.listen then
+  local old = registry[id]
+  if old and not old.listening then
     error "socket is not closed"
   end
-  sockets[id] = s
-  park(s)
-  local err = s.connecting
-  s.connecting = nil
-  if s.connected then
-    return id
+  local s = new_sock { id = id, up = false, opening = true, handler = accept }
+  if accept == nil then
+    s.buf, s.pool = driver.buffer(), {}
   end
-  sockets[id] = nil
-  return nil, err
+  registry[id] = s
+  s:sleep()
+  local failure = s.opening
+  s.opening = nil
+  if not s.up then
+    registry[id] = nil
+    return nil, failure
+  end
+  return id
 end
 
 function socket.open(addr, port)
-  return await_open(driver.connect(addr, port))
+  return bring_up((driver.connect(addr, port)))
 end
 
+-- an OS descriptor (socket.stdin: descriptor 0)
 function socket.bind(os_fd)
-  return await_open(driver.bind(os_fd))
+  return bring_up((driver.bind(os_fd)))
 end
 
 function socket.stdin()
-  return socket.bind(0)
+  return bring_up((driver.bind(0)))
 end
 
--- Take over a socket (an accepted connection, or a listening socket with
--- its accept callback) and wait until the runtime reports it started.
-function socket.start(id, accept)
-  driver.start(id)
-  return await_open(id, accept)
-end
-
+-- Bind and listen; sleeps until bound. Returns id, address, port.
 function socket.listen(host, port, backlog)
   local id = driver.listen(host, port, backlog)
-  local s = {
-    id = id,
-    connected = false,
-    listen = true,
-  }
-  assert(sockets[id] == nil)
-  sockets[id] = s
-  park(s)
+  assert(registry[id] == nil)
+  local s = new_sock { id = id, up = false, listening = true }
+  registry[id] = s
+  s:sleep()
   return id, s.addr, s.port
 end
 
+-- Take over an accepted connection (or, with `accept`, a listening socket)
+-- and sleep until the runtime confirms.
+function socket.start(id, accept)
+  driver.start(id)
+  return bring_up(id, accept)
+end
+
 ---------------------------------------------------------------------------
--- Closing
+-- State queries and settings
+
+-- Close the socket once more than `limit` bytes wait unread (readers of
+-- lines or of everything; sized reads bound the buffer already).
+function socket.limit(id, limit)
+  assert(registry[id]).cap = limit
+end
+
+-- `report(id, kbytes)` replaces the "K bytes need to send out" log line.
+function socket.warning(id, report)
+  assert(registry[id]).on_warning = report
+end
+
+function socket.onclose(id, hook)
+  close_hooks[id] = hook
+end
 
 function socket.pause(id)
-  local s = sockets[id]
+  local s = registry[id]
   if s then
-    pause_reading(s)
+    s:stop_reading()
   end
 end
 
--- Half-close: the runtime will report CLOSE; socket.close is still needed.
-function socket.shutdown(id)
-  if sockets[id] then
-    driver.shutdown(id)
+-- true when neither up nor coming up; nil for an id we do not hold
+function socket.disconnected(id)
+  local s = registry[id]
+  if s then
+    local alive = s.up or s.opening
+    return not alive
   end
 end
 
--- Close an id this service never took over (e.g. an accepted connection it
--- does not want).
-function socket.close_fd(id)
-  assert(sockets[id] == nil, "Use socket.close instead")
-  driver.close(id)
-end
+---------------------------------------------------------------------------
+-- Reading. Each read first looks at the buffer, and sleeps only while the
+-- socket is up. On a closed socket it gives false and the unread rest.
 
-function socket.close(id)
-  local s = sockets[id]
-  if s == nil then
-    return
-  end
-  driver.close(id)
-  if s.connected then
-    s.paused = false -- never resume reading now
-    if s.waiter then
-      -- another coroutine reads: let it take the buffer before it goes
-      assert(not s.closing)
-      local token = corunning()
-      s.closing = token
-      skynet.wait(token)
-    else
-      park(s)
+-- read(id): whatever is buffered (sleeps for at least one byte);
+-- read(id, n): exactly n bytes.
+function socket.read(id, n)
+  local s = assert(registry[id])
+  local got
+  if n == nil then
+    got = s:rest()
+    if got ~= "" then
+      return got
     end
-    s.connected = false
+    if s.up then
+      s:sleep(0)
+      got = s:rest()
+      if got ~= "" then
+        return got
+      end
+    end
+    return false, got
   end
-  sockets[id] = nil
+  got = driver.pop(s.buf, s.pool, n)
+  if got == nil and s.up and not s.closer then
+    s:sleep(n)
+    got = driver.pop(s.buf, s.pool, n)
+  end
+  if got then
+    return got
+  end
+  return false, s:rest()
+end
+
+-- One line without its separator (default "\n").
+function socket.readline(id, sep)
+  local s = assert(registry[id])
+  sep = sep or "\n"
+  local line = driver.readline(s.buf, s.pool, sep)
+  if line then
+    return line
+  end
+  if s.up then
+    s:sleep(sep)
+    if s.up then
+      return driver.readline(s.buf, s.pool, sep)
+    end
+  end
+  return false, s:rest()
+end
+
+-- Everything until the peer closes; on a closed socket the rest, or false
+-- when nothing is left.
+function socket.readall(id)
+  local s = assert(registry[id])
+  if s.up then
+    s:sleep(true)
+    assert(s.up == false)
+    return s:rest()
+  end
+  local rest = s:rest()
+  return rest ~= "" and rest
+end
+
+-- Sleep until data arrives or the socket goes down; true while still up.
+function socket.block(id)
+  local s = registry[id]
+  if s == nil or not s.up then
+    return false
+  end
+  s:sleep(0)
+  return s.up
+end
+
+---------------------------------------------------------------------------
+-- Letting go
+
+-- Close and sleep until the runtime confirmed it (see Sock:await_close).
+function socket.close(id)
+  local s = registry[id]
+  if s then
+    driver.close(id)
+    if s.up then
+      s:await_close()
+    end
+    registry[id] = nil
+  end
 end
 
 -- Forget a socket without closing it, so that another service can
 -- socket.start it.
 function socket.abandon(id)
-  local s = sockets[id]
-  if s then
-    s.connected = false
-    wake_reader(s)
-    close_hooks[id] = nil
-    sockets[id] = nil
+  local s = registry[id]
+  if not s then
+    return
+  end
+  registry[id] = nil
+  close_hooks[id] = nil
+  s.up = false
+  s:wake()
+end
+
+-- Close an id this service never took over.
+function socket.close_fd(id)
+  assert(registry[id] == nil, "Use socket.close instead")
+  driver.close(id)
+end
+
+-- Half-close; the runtime reports the close later, socket.close is still
+-- needed.
+function socket.shutdown(id)
+  if registry[id] then
+    driver.shutdown(id)
   end
 end
 
----------------------------------------------------------------------------
--- Reading
-
-local function readall_now(s)
-  return driver.readall(s.buffer, s.pool)
-end
-
--- read(id) -> some bytes; read(id, n) -> exactly n bytes. On close:
--- false and whatever was left unread.
-function socket.read(id, n)
-  local s = sockets[id]
-  assert(s)
-  if n == nil then
-    local got = readall_now(s)
-    if got ~= "" then
-      return got
-    end
-    if not s.connected then
-      return false, got
-    end
-    assert(not s.want)
-    s.want = 0
-    park(s)
-    got = readall_now(s)
-    if got ~= "" then
-      return got
-    end
-    return false, got
-  end
-
-  local got = driver.pop(s.buffer, s.pool, n)
-  if got then
-    return got
-  end
-  if s.closing or not s.connected then
-    return false, readall_now(s)
-  end
-  assert(not s.want)
-  s.want = n
-  park(s)
-  got = driver.pop(s.buffer, s.pool, n)
-  if got then
-    return got
-  end
-  return false, readall_now(s)
-end
-
--- Everything up to the close.
-function socket.readall(id)
-  local s = sockets[id]
-  assert(s)
-  if not s.connected then
-    local rest = readall_now(s)
-    return rest ~= "" and rest
-  end
-  assert(not s.want)
-  s.want = true
-  park(s)
-  assert(s.connected == false)
-  return readall_now(s)
-end
-
--- One line without its separator (default "\n"). On close: false and what
--- was left unread.
-function socket.readline(id, sep)
-  sep = sep or "\n"
-  local s = sockets[id]
-  assert(s)
-  local line = driver.readline(s.buffer, s.pool, sep)
-  if line then
-    return line
-  end
-  if not s.connected then
-    return false, readall_now(s)
-  end
-  assert(not s.want)
-  s.want = sep
-  park(s)
-  if s.connected then
-    return driver.readline(s.buffer, s.pool, sep)
-  end
-  return false, readall_now(s)
-end
-
--- Wait until some data arrives or the socket closes; true while connected.
-function socket.block(id)
-  local s = sockets[id]
-  if not s or not s.connected then
-    return false
-  end
-  assert(not s.want)
-  s.want = 0
-  park(s)
-  return s.connected
-end
-
----------------------------------------------------------------------------
--- Writing and state
-
-socket.write = assert(driver.send)
-socket.lwrite = assert(driver.lsend)
-socket.header = assert(driver.header)
-
+-- true for an id this service does not hold (never did, or closed it)
 function socket.invalid(id)
-  return sockets[id] == nil
-end
-
--- true once neither connected nor connecting; nil for an unknown id
-function socket.disconnected(id)
-  local s = sockets[id]
-  if s then
-    return not (s.connected or s.connecting)
-  end
-end
-
--- Close the socket when more than `limit` unread bytes pile up (line and
--- readall readers only; sized reads already bound the buffer).
-function socket.limit(id, limit)
-  local s = assert(sockets[id])
-  s.limit = limit
+  return registry[id] == nil
 end
 
 ---------------------------------------------------------------------------
--- UDP
+-- UDP: datagrams go to the receiver `fn(data, from_address)`.
 
-local function track_udp(id, receiver)
-  assert(not sockets[id], "socket is not closed")
-  sockets[id] = {
-    id = id,
-    connected = true,
-    protocol = "UDP",
-    callback = receiver,
-  }
+local function hold_udp(id, receiver)
+  assert(not registry[id], "socket is not closed")
+  registry[id] = new_sock { id = id, up = true, udp = true, handler = receiver }
+  return id
 end
 
 function socket.udp(receiver, host, port)
-  local id = driver.udp(host, port)
-  track_udp(id, receiver)
-  return id
-end
-
-function socket.udp_connect(id, addr, port, receiver)
-  local s = sockets[id]
-  if s then
-    assert(s.protocol == "UDP")
-    if receiver then
-      s.callback = receiver
-    end
-  else
-    track_udp(id, receiver)
-  end
-  driver.udp_connect(id, addr, port)
+  return hold_udp((driver.udp(host, port)), receiver)
 end
 
 function socket.udp_listen(addr, port, receiver)
-  local id = driver.udp_listen(addr, port)
-  track_udp(id, receiver)
-  return id
+  return hold_udp((driver.udp_listen(addr, port)), receiver)
 end
 
 function socket.udp_dial(addr, port, receiver)
-  local id = driver.udp_dial(addr, port)
-  track_udp(id, receiver)
-  return id
+  return hold_udp((driver.udp_dial(addr, port)), receiver)
 end
 
-socket.sendto = assert(driver.udp_send)
-socket.udp_address = assert(driver.udp_address)
-socket.netstat = assert(driver.info)
-socket.resolve = assert(driver.resolve)
-
----------------------------------------------------------------------------
--- Callbacks
-
--- `warn(id, size)` replaces the default "K bytes need to send out" log.
-function socket.warning(id, warn)
-  local s = sockets[id]
-  assert(s)
-  s.on_warning = warn
-end
-
-function socket.onclose(id, hook)
-  close_hooks[id] = hook
+-- Set the default peer of a UDP socket (held already or not).
+function socket.udp_connect(id, addr, port, receiver)
+  local s = registry[id]
+  if s == nil then
+    hold_udp(id, receiver)
+  else
+    assert(s.udp)
+    s.handler = receiver or s.handler
+  end
+  driver.udp_connect(id, addr, port)
 end
 
 return socket
