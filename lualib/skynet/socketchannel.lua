@@ -1,26 +1,30 @@
--- skynet.socketchannel — a request/response channel over one TCP connection
--- that reconnects by itself.
+-- skynet.socketchannel — request/response over one TCP connection that
+-- reconnects by itself.
 --
--- Stands for the reference's lualib/skynet/socketchannel.lua. A channel is
--- made from a description:
---   { host =, port =, backup = { "host" | {host=,port=}, ... },
---     auth = function(channel) (runs after every connect),
---     response = function(sock) -> session, ok, data [, padding]
---                (session mode; without it the channel is in order mode),
+-- Our counterpart of the reference's lualib/skynet/socketchannel.lua (same
+-- API, blocking rules, log texts and error values). A channel comes from a
+-- description:
+--   { host =, port =, backup = { "host" | { host =, port = }, ... },
+--     auth = function(channel)          run after every connect
+--     response = function(sock) -> session, ok, data [, more]
+--                                       session mode (absent: order mode)
 --     nodelay = bool, overload = function(is_overloaded),
---     socket_read =, socket_readline = (replace the sock methods) }
+--     socket_read =, socket_readline =  replace sock:read / sock:readline }
 --
--- Order mode: every request names the function that reads its answer;
--- answers are read one after another in request order by the channel's
--- dispatch coroutine. Session mode: one `response` function reads whatever
--- answer comes next and says which session it belongs to.
+-- Two modes, each a strategy table below (`ORDER`, `SESSION`):
+--   order mode    every request brings the function that reads its answer;
+--                 answers are read one by one in request order;
+--   session mode  one `response` function reads whichever answer comes next
+--                 and names its session.
+-- Either way one dispatcher coroutine per connection reads the answers and
+-- hands each to the waiting request's ticket ({ co, ok, data, ... }).
 --
--- Readers get a `sock` object with sock:read(n) and sock:readline(sep); both
--- raise `socketchannel.error` when the connection is gone. A reader may
--- return `ok, data, padding`: with padding true, more parts follow and the
--- caller gets them all in a table. An error in a reader closes the
--- connection and fails every waiting request; the next request connects
--- again (trying the backup hosts in order).
+-- Readers get a sock object, { fd } (fd at [1]), with sock:read(n) and
+-- sock:readline(sep); both raise socketchannel.error once the connection is
+-- gone. A reader may return ok, data, more: while `more` is true the parts
+-- are collected and the request gets them as a table. A reader that raises
+-- drops the connection and fails every waiting request; the next request
+-- connects again, trying the backup hosts in order.
 
 local skynet = require "skynet"
 local socket = require "skynet.socket"
@@ -29,586 +33,565 @@ local socketdriver = require "skynet.socketdriver"
 local assert, error, ipairs, pairs, pcall = assert, error, ipairs, pairs, pcall
 local setmetatable, type = setmetatable, type
 local sformat = string.format
-local tinsert, tremove = table.insert, table.remove
-local corunning = coroutine.running
+local tremove = table.remove
+local running = coroutine.running
 
 local socketchannel = {}
 
--- The error value raised when the connection is gone.
-local socket_error = setmetatable({}, {
+-- Raised (and carried in tickets) when the connection is gone.
+local SOCK_ERROR = setmetatable({}, {
   __tostring = function()
     return "[Error: socket]"
   end,
 })
-socketchannel.error = socket_error
+socketchannel.error = SOCK_ERROR
 
----------------------------------------------------------------------------
--- The sock object handed to readers: { fd }
-
-local sock_methods = {}
-
-local function shutdown_lost_sock(sock)
-  local fd = sock[1]
-  sock[1] = false
-  if fd then
-    socket.shutdown(fd)
-  end
-end
-
-local default_sock_meta = { __index = sock_methods, __gc = shutdown_lost_sock }
-
-local function raising(reader)
-  return function(sock, ...)
-    local got = reader(sock[1], ...)
-    if not got then
-      error(socket_error)
-    end
-    return got
-  end
-end
-
-sock_methods.read = raising(socket.read)
-sock_methods.readline = raising(socket.readline)
-
----------------------------------------------------------------------------
--- Channel
-
-local channel = {}
-local channel_meta = { __index = channel }
-
-function socketchannel.channel(desc)
-  local c = {
-    __host = assert(desc.host),
-    __port = desc.port,
-    __backup = desc.backup,
-    __auth = desc.auth,
-    __response = desc.response, -- session mode reader
-    __request = {}, -- order mode: reader functions, in request order
-    __thread = {}, -- order mode: coroutines in request order; session mode: session -> coroutine
-    __result = {}, -- coroutine -> ok flag (or socket_error)
-    __result_data = {}, -- coroutine -> answer (or error text)
-    __connecting = {}, -- [1] = true while connecting, then coroutines waiting for it
-    __sock = false,
-    __closed = false,
-    __authcoroutine = false,
-    __nodelay = desc.nodelay,
-    __overload_notify = desc.overload,
-    __overload = false,
-    __socket_meta = default_sock_meta,
-  }
-  if desc.socket_read or desc.socket_readline then
-    c.__socket_meta = {
-      __index = {
-        read = desc.socket_read or sock_methods.read,
-        readline = desc.socket_readline or sock_methods.readline,
-      },
-      __gc = shutdown_lost_sock,
-    }
-  end
-  return setmetatable(c, channel_meta)
-end
-
--- Drop the connection (never raises).
-local function drop_sock(self)
-  local sock = self.__sock
-  if sock then
-    self.__sock = false
-    local idle_dispatcher = self.__wait_response
-    if idle_dispatcher then
-      self.__wait_response = nil
-      skynet.wakeup(idle_dispatcher)
-    end
-    pcall(socket.close, sock[1])
-  end
-end
-
-local function fail_waiter(self, co, errmsg)
-  self.__result[co] = socket_error
-  self.__result_data[co] = errmsg
-  skynet.wakeup(co)
-end
-
--- Fail every request still waiting for its answer.
-local function fail_all(self, errmsg)
-  local threads = self.__thread
-  if self.__response then
-    for session, co in pairs(threads) do
-      threads[session] = nil
-      fail_waiter(self, co, errmsg)
-    end
-    return
-  end
-  local requests = self.__request
-  for i = #requests, 1, -1 do
-    requests[i] = nil
-  end
-  for i = 1, #threads do
-    local co = threads[i]
-    threads[i] = nil
-    if co then -- false is the dispatcher's stop signal
-      fail_waiter(self, co, errmsg)
-    end
-  end
-end
-
--- Store an answer for `co`. Parts of a padded answer are appended to the
--- table collected so far.
-local function deliver(self, co, ok, data)
-  self.__result[co] = ok
-  local parts = self.__result_data[co]
-  if ok and parts then
-    tinsert(parts, data)
-  else
-    self.__result_data[co] = data
-  end
-  skynet.wakeup(co)
-end
-
--- a reader error other than socket_error is reported as the error text
-local function error_text(err)
-  if err ~= socket_error then
+-- What a failed reader leaves its waiters: its error, unless it only lost
+-- the connection.
+local function reason(err)
+  if err ~= SOCK_ERROR then
     return err
   end
 end
 
 ---------------------------------------------------------------------------
--- Dispatch coroutines (one per connection)
+-- sock objects handed to readers
 
-local function dispatch_by_session(self)
-  local reader = self.__response
-  while self.__sock do
-    local ok, session, result_ok, result_data, padding = pcall(reader, self.__sock)
-    if ok and session then
-      local threads = self.__thread
-      local co = threads[session]
-      if co then
-        if padding and result_ok then
-          -- one part of a multi-part answer: collect it, keep waiting
-          local parts = self.__result_data[co] or {}
-          self.__result_data[co] = parts
-          tinsert(parts, result_data)
-        else
-          threads[session] = nil
-          deliver(self, co, result_ok, result_data)
-        end
-        if not self.__sock then
-          fail_all(self, "channel_closed")
-          break
-        end
-      else
-        threads[session] = nil
-        skynet.error("socket: unknown session :", session)
-      end
+local function forget_sock(sock)
+  local fd = sock[1]
+  if fd then
+    sock[1] = false
+    socket.shutdown(fd)
+  end
+end
+
+-- A socket.read-like function that raises SOCK_ERROR instead of returning
+-- a false value.
+local function strict(read)
+  return function(sock, ...)
+    local got = read(sock[1], ...)
+    if got then
+      return got
+    end
+    error(SOCK_ERROR)
+  end
+end
+
+local plain_read, plain_readline = strict(socket.read), strict(socket.readline)
+
+local function sock_meta(read, readline)
+  return {
+    __index = { read = read or plain_read, readline = readline or plain_readline },
+    __gc = forget_sock,
+  }
+end
+
+local DEFAULT_SOCK_META = sock_meta()
+
+---------------------------------------------------------------------------
+-- Tickets: one per request waiting for its answer
+
+local function settle(ticket, ok, data)
+  local parts = ticket.parts
+  if ok and parts then
+    parts[#parts + 1] = data
+    data = parts
+  end
+  ticket.ok, ticket.data = ok, data
+  skynet.wakeup(ticket.co)
+end
+
+local function fail(ticket, why)
+  ticket.ok, ticket.data = SOCK_ERROR, why
+  skynet.wakeup(ticket.co)
+end
+
+---------------------------------------------------------------------------
+-- The connection
+
+-- Wake the order mode dispatcher if it sleeps for want of requests.
+local function wake_idle(self)
+  local idle = self.idle
+  self.idle = nil
+  if idle then
+    skynet.wakeup(idle)
+  end
+end
+
+-- Drop the current connection, never raising. An idle dispatcher is woken
+-- so that it notices.
+local function drop(self)
+  local sock = self.sock
+  if sock then
+    self.sock = false
+    wake_idle(self)
+    pcall(socket.close, sock[1])
+  end
+end
+
+---------------------------------------------------------------------------
+-- Session mode: tickets by session, one reader for every answer
+
+local SESSION = {}
+
+function SESSION.enqueue(self, ticket, session)
+  self.waiting[session] = ticket
+end
+
+function SESSION.stop() end
+
+function SESSION.fail_all(self, why)
+  local waiting = self.waiting
+  self.waiting = {}
+  for _, ticket in pairs(waiting) do
+    fail(ticket, why)
+  end
+end
+
+function SESSION.run(self)
+  local read_answer = self.session_reader
+  while self.sock do
+    local ran, session, ok, data, more = pcall(read_answer, self.sock)
+    if not (ran and session) then
+      drop(self)
+      SESSION.fail_all(self, reason(session))
     else
-      drop_sock(self)
-      fail_all(self, error_text(session))
+      local ticket = self.waiting[session]
+      if ticket == nil then
+        skynet.error("socket: unknown session :", session)
+      else
+        if ok and more then
+          -- one part of a longer answer; the rest follows
+          local parts = ticket.parts or {}
+          ticket.parts = parts
+          parts[#parts + 1] = data
+        else
+          self.waiting[session] = nil
+          settle(ticket, ok, data)
+        end
+        if not self.sock then
+          return SESSION.fail_all(self, "channel_closed")
+        end
+      end
     end
   end
 end
 
--- Next reader and its coroutine; waits for a request while there is none.
--- Nothing when the connection is gone.
-local function next_request(self)
-  while self.__sock do
-    local reader, co = tremove(self.__request, 1), tremove(self.__thread, 1)
-    if reader then
-      return reader, co
+---------------------------------------------------------------------------
+-- Order mode: a queue of tickets, each with the reader of its answer
+
+local ORDER = {}
+
+-- Queued by ORDER.stop: the dispatcher of the old connection ends there.
+local STOP = {}
+
+function ORDER.enqueue(self, ticket, reader)
+  ticket.reader = reader
+  local queue = self.queue
+  queue[#queue + 1] = ticket
+  wake_idle(self)
+end
+
+function ORDER.stop(self)
+  if self.dispatcher then
+    local queue = self.queue
+    queue[#queue + 1] = STOP
+    wake_idle(self)
+  end
+end
+
+function ORDER.fail_all(self, why)
+  local queue = self.queue
+  self.queue = {}
+  for _, ticket in ipairs(queue) do
+    if ticket ~= STOP then
+      fail(ticket, why)
     end
-    local me = corunning()
-    self.__wait_response = me
+  end
+end
+
+-- The next ticket, sleeping while there is none; nil once the connection
+-- is gone.
+local function next_ticket(self)
+  while self.sock do
+    local ticket = tremove(self.queue, 1)
+    if ticket then
+      return ticket
+    end
+    local me = running()
+    self.idle = me
     skynet.wait(me)
   end
 end
 
--- Run one reader; a padded answer keeps reading parts into a table.
-local function read_answer(reader, sock)
-  local ok, data, padding = reader(sock)
-  if not (ok and padding) then
+-- Run a reader; with `more` it goes on reading parts into a table.
+local function collect(reader, sock)
+  local ok, data, more = reader(sock)
+  if not (ok and more) then
     return ok, data
   end
   local parts = { data }
-  repeat
-    ok, data, padding = reader(sock)
+  while more do
+    ok, data, more = reader(sock)
     if not ok then
       return ok, data
     end
     parts[#parts + 1] = data
-  until not padding
+  end
   return true, parts
 end
 
-local function dispatch_by_order(self)
-  while self.__sock do
-    local reader, co = next_request(self)
-    if not co then
-      -- stop signal (or the connection went away while idle)
-      fail_all(self, "channel_closed")
-      break
+function ORDER.run(self)
+  -- a peer close while nothing is asked would go unnoticed otherwise
+  local fd = self.sock[1]
+  socket.onclose(fd, function(id)
+    local sock = self.sock
+    if self.idle and sock and sock[1] == id then
+      skynet.error("socket closed by peer : ", self.__host, self.__port)
+      drop(self)
     end
-    local sock = self.__sock
-    if not sock then
-      -- closed by the peer while this request was queued
-      self.__result[co] = socket_error
-      skynet.wakeup(co)
-      fail_all(self)
-      break
+  end)
+  while self.sock do
+    local ticket = next_ticket(self)
+    if ticket == nil or ticket == STOP then
+      return ORDER.fail_all(self, "channel_closed")
     end
-    local ran, ok, data = pcall(read_answer, reader, sock)
+    local ran, ok, data = pcall(collect, ticket.reader, self.sock)
     if ran then
-      deliver(self, co, ok, data)
-      if not self.__sock then
-        fail_all(self, "channel_closed")
-        break
+      settle(ticket, ok, data)
+      if not self.sock then
+        return ORDER.fail_all(self, "channel_closed")
       end
     else
-      drop_sock(self)
-      local errmsg = error_text(ok)
-      fail_waiter(self, co, errmsg)
-      fail_all(self, errmsg)
+      drop(self)
+      local why = reason(ok)
+      fail(ticket, why)
+      ORDER.fail_all(self, why)
     end
-  end
-end
-
--- In order mode the dispatcher may be idle (waiting for a request) when the
--- peer closes; the close hook wakes it.
-local function peer_closed(self, fd)
-  local sock = self.__sock
-  if self.__wait_response and sock and sock[1] == fd then
-    skynet.error("socket closed by peer : ", self.__host, self.__port)
-    drop_sock(self)
-  end
-end
-
-local function dispatcher_of(self)
-  if self.__response then
-    return dispatch_by_session
-  end
-  socket.onclose(self.__sock[1], function(fd)
-    peer_closed(self, fd)
-  end)
-  return dispatch_by_order
-end
-
-local function queue_request(self, reader, co)
-  if self.__response then
-    self.__thread[reader] = co -- reader is the session
-    return
-  end
-  tinsert(self.__request, reader)
-  tinsert(self.__thread, co)
-  local idle_dispatcher = self.__wait_response
-  if idle_dispatcher then
-    self.__wait_response = nil
-    skynet.wakeup(idle_dispatcher)
-  end
-end
-
--- Ask the order mode dispatcher of the old connection to finish.
-local function stop_dispatcher(self)
-  if not self.__response and self.__dispatch_thread then
-    queue_request(self, true, false)
   end
 end
 
 ---------------------------------------------------------------------------
 -- Connecting
 
-local function watch_overload(self, fd)
-  local notify = self.__overload_notify
-  if not notify then
-    return
-  end
-  local function on_warning(id, size)
-    if id ~= self.__sock[1] then
+-- A socket.warning callback that tells `notify(true|false)` when the send
+-- backlog of the channel's connection appears or goes away.
+local function overload_watcher(self, notify)
+  return function(id, kbytes)
+    local sock = self.sock
+    if not sock or sock[1] ~= id then
       return
     end
-    if size == 0 then
-      if self.__overload then
-        self.__overload = false
+    if kbytes == 0 then
+      if self.overloaded then
+        self.overloaded = false
         notify(false)
       end
-    elseif not self.__overload then
-      self.__overload = true
-      notify(true)
-    else
-      skynet.error(sformat("WARNING: %d K bytes need to send out (fd = %d)", size, id),
+    elseif self.overloaded then
+      skynet.error(sformat("WARNING: %d K bytes need to send out (fd = %d)", kbytes, id),
         self.__host, self.__port)
+    else
+      self.overloaded = true
+      notify(true)
     end
   end
-  skynet.fork(on_warning, fd, 0)
-  socket.warning(fd, on_warning)
 end
 
-local connect_once
+-- Run the auth function (if any) on the fresh connection: "ok", "again"
+-- (it succeeded but the connection went away, e.g. changehost) or "failed".
+local function authenticate(self)
+  local auth = self.auth
+  if not auth then
+    return "ok"
+  end
+  self.auth_co = running()
+  local ok, err = pcall(auth, self)
+  self.auth_co = false
+  if ok then
+    return self.sock and "ok" or "again"
+  end
+  drop(self)
+  if err ~= SOCK_ERROR then
+    skynet.error("socket: auth failed", err)
+  end
+  return "failed"
+end
 
--- One pass over the main host and the backups: true once connected (and
--- authenticated), or false and an error.
-function connect_once(self)
-  if self.__closed then
+-- Make `fd` (connected to host:port) the channel's connection: retire the
+-- old dispatcher, start one for `fd`, authenticate.
+local function attach(self, fd, host, port)
+  self.__host, self.__port = host, port
+  assert(not self.sock and not self.auth_co)
+  self.mode.stop(self)
+  while self.dispatcher do
+    skynet.yield() -- the old dispatcher is finishing
+  end
+  if self.nodelay then
+    socketdriver.nodelay(fd)
+  end
+  local notify = self.on_overload
+  if notify then
+    local watcher = overload_watcher(self, notify)
+    socket.warning(fd, watcher)
+    skynet.fork(watcher, fd, 0) -- starts from "no backlog"
+  end
+  self.sock = setmetatable({ fd }, self.sock_meta)
+  self.dispatcher = skynet.fork(function()
+    -- auth may have failed (and dropped the socket) before this runs
+    if self.sock then
+      pcall(self.mode.run, self)
+    end
+    self.dispatcher = nil
+  end)
+  return authenticate(self)
+end
+
+-- The backup hosts of one connect round, each host:port once.
+local function add_backups(self, round)
+  local backup = self.backup
+  if not backup then
+    return
+  end
+  for _, entry in ipairs(backup) do
+    local host, port = entry, self.__port
+    if type(entry) == "table" then
+      host, port = entry.host, entry.port
+    end
+    local key = host .. ":" .. port
+    if not round.seen[key] then
+      round.seen[key] = true
+      round.left[#round.left + 1] = { host, port }
+    end
+  end
+end
+
+local function next_backup(round)
+  local addr = tremove(round.left, 1)
+  if addr then
+    skynet.error("socket: connect to backup host", addr[1], addr[2])
+    return addr[1], addr[2]
+  end
+end
+
+-- One round: the current host, then the backups. true, or false and why.
+local function connect_round(self)
+  if self.closed then
     return false
   end
-
-  local candidates, seen = {}, {}
-
-  local function add_backups()
-    local backup = self.__backup
-    if not backup then
-      return
+  local round = { seen = {}, left = {} }
+  add_backups(self, round)
+  local host, port = self.__host, self.__port
+  while true do
+    local fd, why = socket.open(host, port)
+    if fd then
+      local outcome = attach(self, fd, host, port)
+      if outcome == "ok" then
+        return true
+      elseif outcome == "again" then
+        return connect_round(self)
+      end
+      add_backups(self, round) -- auth may have changed the backups
+      why = "no more backup host"
     end
-    for _, entry in ipairs(backup) do
-      local host, port
-      if type(entry) == "table" then
-        host, port = entry.host, entry.port
-      else
-        host, port = entry, self.__port
-      end
-      local key = host .. ":" .. port
-      if not seen[key] then
-        seen[key] = true
-        tinsert(candidates, { host = host, port = port })
-      end
+    host, port = next_backup(round)
+    if host == nil then
+      return false, why
     end
   end
-
-  local function next_candidate()
-    local addr = tremove(candidates, 1)
-    if addr then
-      skynet.error("socket: connect to backup host", addr.host, addr.port)
-    end
-    return addr
-  end
-
-  local function try(addr)
-    local fd, err = socket.open(addr.host, addr.port)
-    if not fd then
-      addr = next_candidate()
-      if addr == nil then
-        return false, err
-      end
-      return try(addr)
-    end
-
-    self.__host = addr.host
-    self.__port = addr.port
-    assert(not self.__sock and not self.__authcoroutine)
-    stop_dispatcher(self)
-    if self.__nodelay then
-      socketdriver.nodelay(fd)
-    end
-    watch_overload(self, fd)
-
-    while self.__dispatch_thread do
-      -- the previous connection's dispatcher has not finished yet
-      skynet.yield()
-    end
-
-    self.__sock = setmetatable({ fd }, self.__socket_meta)
-    self.__dispatch_thread = skynet.fork(function()
-      -- the socket may already be gone if auth failed meanwhile
-      if self.__sock then
-        pcall(dispatcher_of(self), self)
-      end
-      self.__dispatch_thread = nil
-    end)
-
-    local auth = self.__auth
-    if not auth then
-      return true
-    end
-    self.__authcoroutine = corunning()
-    local ok, message = pcall(auth, self)
-    if not ok then
-      drop_sock(self)
-      if message ~= socket_error then
-        self.__authcoroutine = false
-        skynet.error("socket: auth failed", message)
-      end
-    end
-    self.__authcoroutine = false
-    if ok then
-      if not self.__sock then
-        -- auth dropped the connection (e.g. changed the host): again
-        return connect_once(self)
-      end
-      return true
-    end
-    add_backups() -- auth may have changed the backup list
-    addr = next_candidate()
-    if addr == nil then
-      return false, "no more backup host"
-    end
-    return try(addr)
-  end
-
-  add_backups()
-  return try { host = self.__host, port = self.__port }
 end
 
--- Connect; `once` gives up after one pass and returns its error, otherwise
--- retry with a growing pause until connected or closed.
-local function keep_connecting(self, once)
+-- Connect rounds until connected or closed; `once` stops after one round
+-- and returns its error. Between rounds the pause grows by a second.
+local function keep_trying(self, once)
   local pause = 0
-  while not self.__closed do
-    local ok, err = connect_once(self)
-    if ok then
-      if not once then
-        skynet.error("socket: connect to", self.__host, self.__port)
+  while not self.closed do
+    local ok, why = connect_round(self)
+    if once then
+      if not ok then
+        return why
       end
       return
     end
-    if once then
-      return err
+    if ok then
+      skynet.error("socket: connect to", self.__host, self.__port)
+      return
     end
-    skynet.error("socket: connect", err)
-    if pause > 1000 then
+    skynet.error("socket: connect", why)
+    local long = pause > 1000
+    if long then
       skynet.error("socket: try to reconnect", self.__host, self.__port)
-      skynet.sleep(pause)
-      pause = 0
-    else
-      skynet.sleep(pause)
     end
-    pause = pause + 100
+    skynet.sleep(pause)
+    pause = long and 100 or pause + 100
   end
 end
 
--- true: usable; false: closed (or lost during its own auth); nil: must
--- connect first.
-local function usable(self)
-  if self.__sock then
-    local authco = self.__authcoroutine
-    if socket.disconnected(self.__sock[1]) then
+-- true: usable by the running coroutine; false: closed, or the connection
+-- was lost during the running coroutine's own auth; nil: connect first.
+local function usability(self)
+  local sock = self.sock
+  if sock then
+    local authing = self.auth_co
+    local mine = authing == running()
+    if socket.disconnected(sock[1]) then
       skynet.error("socket: disconnect detected ", self.__host, self.__port)
-      drop_sock(self)
-      if authco and authco == corunning() then
+      drop(self)
+      if authing and mine then
         return false
       end
-      return
+      return nil
     end
-    if not authco or authco == corunning() then
+    if mine or not authing then
       return true
     end
-    -- another coroutine is authenticating: wait for it like a connect
+    -- somebody else authenticates: wait for that like for a connect
   end
-  if self.__closed then
+  if self.closed then
     return false
   end
 end
 
-local function ensure_connected(self, once)
-  local state = usable(self)
-  if state ~= nil then
-    return state
-  end
-  local err
-  local queue = self.__connecting
-  if #queue > 0 then
-    -- someone else connects: wait for the outcome
-    local me = corunning()
-    tinsert(queue, me)
+-- Connect (the running coroutine does it) or wait for the coroutine that
+-- connects already. Returns the error of a failed `once` round.
+local function connect_or_join(self, once)
+  local joiners = self.joiners
+  if joiners then
+    local me = running()
+    joiners[#joiners + 1] = me
     skynet.wait(me)
-  else
-    queue[1] = true
-    err = keep_connecting(self, once)
-    for i = 2, #queue do
-      local co = queue[i]
-      queue[i] = nil
-      skynet.wakeup(co)
-    end
-    queue[1] = nil
+    return
   end
-  state = usable(self)
-  if state == nil then
-    skynet.error("Connect failed", err, self.__host, self.__port)
-    error(socket_error)
+  joiners = {}
+  self.joiners = joiners
+  local why = keep_trying(self, once)
+  self.joiners = nil
+  for _, co in ipairs(joiners) do
+    skynet.wakeup(co)
   end
-  return state
+  return why
 end
 
-function channel:connect(once)
-  self.__closed = false
-  return ensure_connected(self, once)
+-- Make sure the channel is usable (see usability), connecting when needed.
+-- Raises SOCK_ERROR when that fails.
+local function ensure(self, once)
+  local usable = usability(self)
+  if usable == nil then
+    local why = connect_or_join(self, once)
+    usable = usability(self)
+    if usable == nil then
+      skynet.error("Connect failed", why, self.__host, self.__port)
+      error(SOCK_ERROR)
+    end
+  end
+  return usable
 end
 
 ---------------------------------------------------------------------------
--- Requests
+-- Channel objects
 
-local function await_answer(self, reader)
-  local co = corunning()
-  queue_request(self, reader, co)
-  skynet.wait(co)
-  local ok = self.__result[co]
-  local data = self.__result_data[co]
-  self.__result[co] = nil
-  self.__result_data[co] = nil
-  if ok == socket_error then
-    if data then
-      error(data)
-    end
-    error(socket_error)
+local Channel = {}
+Channel.__index = Channel
+
+function socketchannel.channel(desc)
+  local session_reader = desc.response
+  local custom = desc.socket_read or desc.socket_readline
+  return setmetatable({
+    __host = assert(desc.host),
+    __port = desc.port,
+    backup = desc.backup,
+    auth = desc.auth,
+    nodelay = desc.nodelay,
+    on_overload = desc.overload,
+    overloaded = false,
+    session_reader = session_reader,
+    mode = session_reader and SESSION or ORDER,
+    queue = {}, -- order mode tickets
+    waiting = {}, -- session mode: session -> ticket
+    sock = false,
+    sock_meta = custom and sock_meta(desc.socket_read, desc.socket_readline) or DEFAULT_SOCK_META,
+    closed = false,
+    auth_co = false,
+  }, Channel)
+end
+
+-- Wait for the answer read by `reader` (order mode) or to `session`.
+local function await(self, reader_or_session)
+  local ticket = { co = running() }
+  self.mode.enqueue(self, ticket, reader_or_session)
+  skynet.wait(ticket.co)
+  local ok, data = ticket.ok, ticket.data
+  if ok == SOCK_ERROR then
+    error(data or SOCK_ERROR)
   end
   assert(ok, data)
   return data
 end
 
-local function write_failed(self)
-  drop_sock(self)
-  fail_all(self)
-  error(socket_error)
-end
-
--- Send `req` (a string, or with `padding` a list of more parts) and wait for
--- the answer read by `response` (order mode: a reader function; session
--- mode: the session number). Without `response` nothing is awaited.
-function channel:request(req, response, padding)
-  assert(ensure_connected(self, true))
-  local fd = self.__sock[1]
-  if padding then
-    -- multi-part requests go out with low priority
-    if not socket.lwrite(fd, req) then
-      write_failed(self)
+-- Write `req`, or with `parts` the request and its further parts (at low
+-- priority). false when a write failed.
+local function transmit(fd, req, parts)
+  if parts == nil then
+    return socket.write(fd, req)
+  end
+  if not socket.lwrite(fd, req) then
+    return false
+  end
+  for _, part in ipairs(parts) do
+    if not socket.lwrite(fd, part) then
+      return false
     end
-    for _, part in ipairs(padding) do
-      if not socket.lwrite(fd, part) then
-        write_failed(self)
-      end
-    end
-  elseif not socket.write(fd, req) then
-    write_failed(self)
   end
-  if response == nil then
-    return
-  end
-  return await_answer(self, response)
+  return true
 end
 
--- Wait for an answer nobody asked for (e.g. a pushed message).
-function channel:response(response)
-  assert(ensure_connected(self))
-  return await_answer(self, response)
+function Channel:connect(once)
+  self.closed = false
+  return ensure(self, once)
 end
 
-function channel:close()
-  if not self.__closed then
-    stop_dispatcher(self)
-    self.__closed = true
-    drop_sock(self)
+-- Send `req` and wait for its answer (`response`: the reader in order
+-- mode, the session in session mode; nil: no answer awaited).
+function Channel:request(req, response, padding)
+  assert(ensure(self, true))
+  if not transmit(self.sock[1], req, padding) then
+    drop(self)
+    self.mode.fail_all(self)
+    error(SOCK_ERROR)
+  end
+  if response ~= nil then
+    return await(self, response)
   end
 end
 
-function channel:changehost(host, port)
+-- Wait for an answer nobody asked for (a message the server pushes).
+function Channel:response(response)
+  assert(ensure(self))
+  return await(self, response)
+end
+
+function Channel:changebackup(backup)
+  self.backup = backup
+end
+
+function Channel:changehost(host, port)
   self.__host = host
   if port then
     self.__port = port
   end
-  if not self.__closed then
-    drop_sock(self)
+  if not self.closed then
+    drop(self)
   end
 end
 
-function channel:changebackup(backup)
-  self.__backup = backup
+function Channel:close()
+  if self.closed then
+    return
+  end
+  self.mode.stop(self)
+  self.closed = true
+  drop(self)
 end
 
-channel_meta.__gc = channel.close
+Channel.__gc = Channel.close
 
 return socketchannel
