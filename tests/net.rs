@@ -384,6 +384,145 @@ fn watchdog_gate_agent_example() {
     );
 }
 
+/// The Lua gate (service/gate.lua on snax.gateserver and skynet.netpack) against clients
+/// whose 2-byte netpack length claims more than they send, with
+/// `test/net/net_gate_oversize.lua` as the watchdog.
+///
+/// The native gate closes a connection whose 4-byte header exceeds 16M (tests/socket.rs); the
+/// reference's Lua gateserver has no such limit: its 2-byte header cannot announce more than
+/// 65535 bytes, which it delivers whole, and a claim the client never fulfils only holds that
+/// connection's partial package. The connection then ends the reference's way: when the client
+/// closes (or half-closes) or the watchdog kicks it, netpack drops the partial package (nothing
+/// is delivered), the gate reports `close` to the watchdog, and the client sees the connection
+/// end. Meanwhile other connections, new connections and the node keep working.
+#[test]
+fn lua_gate_oversized_length() {
+    fn connect(port: u16) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the Lua gate");
+        s.set_read_timeout(Some(SAFETY_TIMEOUT))
+            .expect("set a read timeout");
+        s
+    }
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(body.len()).expect("a body the 2-byte header can announce");
+        let mut f = len.to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    }
+    fn read_frame(s: &mut TcpStream) -> String {
+        let mut head = [0u8; 2];
+        s.read_exact(&mut head).expect("read a reply header");
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(head))];
+        s.read_exact(&mut body).expect("read a reply body");
+        String::from_utf8(body).expect("a text reply")
+    }
+    /// The watchdog's answer to a package `body`.
+    fn got(body: &[u8]) -> String {
+        let sum = body.iter().fold(0u32, |a, &b| a.wrapping_add(u32::from(b)));
+        format!("got {} {sum}", body.len())
+    }
+    /// True when the peer ended the connection and sent nothing before.
+    fn ended(s: &mut TcpStream) -> bool {
+        let mut rest = Vec::new();
+        matches!(s.read_to_end(&mut rest), Ok(0))
+    }
+    /// The gate's fd of a client that just connected (its OPEN line names the client's port).
+    fn gate_fd(node: &Node, client: &TcpStream) -> String {
+        let addr = format!(
+            " 127.0.0.1:{}",
+            client.local_addr().expect("client address").port()
+        );
+        node.wait_line(|l| {
+            let rest = logged(l)?.strip_prefix("OVERSIZE OPEN ")?;
+            let (fd, peer) = rest.split_once(' ')?;
+            (format!(" {peer}") == addr).then(|| fd.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no OPEN for{addr}\n{}", node.log()))
+    }
+    fn wait_for(node: &Node, text: &str) {
+        assert!(
+            node.wait_line(|l| logged(l).filter(|t| *t == text).map(|_| ()))
+                .is_some(),
+            "no line {text:?}\n{}",
+            node.log()
+        );
+    }
+
+    let node = Node::start("net_gate_oversize");
+    let port: u16 = node
+        .wait_line(|l| logged(l)?.strip_prefix("OVERSIZE GATE ")?.parse().ok())
+        .unwrap_or_else(|| panic!("the gate did not open\n{}", node.log()));
+
+    // B: an ordinary client, used all along.
+    let mut b = connect(port);
+    let _fd_b = gate_fd(&node, &b);
+    b.write_all(&frame(b"hello")).expect("write to B");
+    assert_eq!(read_frame(&mut b), got(b"hello"));
+
+    // A claims the longest package the header allows, sends 1000 bytes of it, then
+    // half-closes. B is served meanwhile; A's bytes are never delivered.
+    let mut a = connect(port);
+    let fd_a = gate_fd(&node, &a);
+    let mut claim = vec![0xff, 0xff];
+    claim.extend(std::iter::repeat_n(b'a', 1000));
+    a.write_all(&claim).expect("write A's claim");
+    b.write_all(&frame(b"while A waits")).expect("write to B");
+    assert_eq!(read_frame(&mut b), got(b"while A waits"));
+    a.shutdown(Shutdown::Write).expect("half-close A");
+    wait_for(&node, &format!("OVERSIZE CLOSE {fd_a}"));
+    assert!(ended(&mut a), "A's connection ends after its close");
+
+    // C: a package of exactly 65535 bytes, then another in the same write: both whole.
+    let mut c = connect(port);
+    let _fd_c = gate_fd(&node, &c);
+    let longest: Vec<u8> = (0..65535u32).map(|i| (i % 251) as u8).collect();
+    let mut stream = frame(&longest);
+    stream.extend(frame(b"tail"));
+    c.write_all(&stream).expect("write C's packages");
+    assert_eq!(read_frame(&mut c), got(&longest));
+    assert_eq!(read_frame(&mut c), got(b"tail"));
+
+    // D claims 65535 bytes, sends 30000 and stalls; the watchdog kicks it on B's request.
+    let mut d = connect(port);
+    let fd_d = gate_fd(&node, &d);
+    let mut claim = vec![0xff, 0xff];
+    claim.extend(std::iter::repeat_n(b'd', 30000));
+    d.write_all(&claim).expect("write D's claim");
+    b.write_all(&frame(format!("kick {fd_d}").as_bytes()))
+        .expect("write to B");
+    assert_eq!(read_frame(&mut b), format!("kicked {fd_d}"));
+    assert!(ended(&mut d), "the kicked client sees its connection end");
+    wait_for(&node, &format!("OVERSIZE CLOSE {fd_d}"));
+
+    // E sends only the first byte of a header and vanishes.
+    let e = connect(port);
+    let fd_e = gate_fd(&node, &e);
+    (&e).write_all(&[0xff]).expect("write E's byte");
+    drop(e);
+    wait_for(&node, &format!("OVERSIZE CLOSE {fd_e}"));
+
+    // B and a new client are still served.
+    b.write_all(&frame(b"after")).expect("write to B");
+    assert_eq!(read_frame(&mut b), got(b"after"));
+    let mut f = connect(port);
+    let _fd_f = gate_fd(&node, &f);
+    f.write_all(&frame(b"new client")).expect("write to F");
+    assert_eq!(read_frame(&mut f), got(b"new client"));
+
+    b.write_all(&frame(b"quit")).expect("write to B");
+    let (stdout, stderr) = node.finish();
+    assert!(stdout.contains("OVERSIZE QUIT"), "{stdout}\n{stderr}");
+    for fd in [&fd_a, &fd_d, &fd_e] {
+        assert!(
+            !stdout.contains(&format!("OVERSIZE DATA {fd} ")),
+            "a partial package of fd {fd} was delivered\n{stdout}"
+        );
+    }
+    for bad in ["OVERSIZE ERROR", "Drop message", "stack traceback"] {
+        assert!(!stdout.contains(bad), "{bad}\n{stdout}\n{stderr}");
+    }
+}
+
 /// service/console.lua as the start service, fed through the node's stdin.
 #[test]
 fn stdin_console_launches_services() {
