@@ -1,36 +1,35 @@
--- skynet.harbor — talk to the node's harbor slave (`.cslave`).
+-- skynet.harbor — the service-side API of the harbor slave.
 --
--- Stands for the reference's lualib/skynet/harbor.lua (the local part: every
--- function is a message to `.cslave`, which is cdummy in a single node and
--- cslave in a harbor cluster).
+-- Stands for the reference's lualib/skynet/harbor.lua. Every function is a
+-- lua message to the node's slave, registered locally as `.cslave` (cdummy
+-- on a single node, cslave in a master/slave cluster); the slave does the
+-- work, this module only names the requests:
+--   globalname(name [, handle])  REGISTER, a send (handle: the caller)
+--   queryname(name) -> handle    QUERYNAME, blocks until the name is known
+--   link(id)                     LINK, returns once harbor `id` is down
+--   connect(id)                  CONNECT, returns once harbor `id` is up
+--   linkmaster()                 LINKMASTER, returns once the master is gone
 
 local skynet = require "skynet"
 
-local harbor = {}
+local SLAVE = ".cslave"
 
--- bind a global name to `handle` (default: the calling service)
-function harbor.globalname(name, handle)
-  skynet.send(".cslave", "lua", "REGISTER", name, handle or skynet.self())
+-- A request whose only answer is "it happened": the reply carries no value
+-- worth giving back, the caller just blocks until it arrives.
+local function block_until(request)
+  return function(...)
+    skynet.call(SLAVE, "lua", request, ...)
+  end
 end
 
--- handle of a global (or ".local") name; blocks until the name exists
-function harbor.queryname(name)
-  return skynet.call(".cslave", "lua", "QUERYNAME", name)
-end
-
--- returns when harbor `id` goes down
-function harbor.link(id)
-  skynet.call(".cslave", "lua", "LINK", id)
-end
-
--- returns once harbor `id` is connected
-function harbor.connect(id)
-  skynet.call(".cslave", "lua", "CONNECT", id)
-end
-
--- returns when the master goes down
-function harbor.linkmaster()
-  skynet.call(".cslave", "lua", "LINKMASTER")
-end
-
-return harbor
+return {
+  globalname = function(name, handle)
+    skynet.send(SLAVE, "lua", "REGISTER", name, handle or skynet.self())
+  end,
+  queryname = function(name)
+    return skynet.call(SLAVE, "lua", "QUERYNAME", name)
+  end,
+  link = block_until "LINK",
+  connect = block_until "CONNECT",
+  linkmaster = block_until "LINKMASTER",
+}
