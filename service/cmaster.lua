@@ -10,102 +10,124 @@
 --   master -> slave: W n (wait for n older slaves to connect to you),
 --                    C id address (connect to this new slave),
 --                    N name handle (a global name), D id (slave id is down)
+-- A slave that went down stays on record: its id cannot join again.
 
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 
-local slaves = {} -- id -> { fd = fd (0 once down), id = id, addr = address }
-local names = {} -- global name -> handle
+-- harbor id -> { fd = connection (nil once down), addr = its address }
+local members = {}
+-- global name -> handle (the first registration wins)
+local registry = {}
 
-local function read_package(fd)
-  local len = assert(socket.read(fd, 1), "closed")
-  local body = assert(socket.read(fd, len:byte()), "closed")
-  return skynet.unpack(body)
-end
-
-local function package(...)
+-- One package: the length byte, then the packed fields.
+local function frame(...)
   local body = skynet.packstring(...)
-  assert(#body <= 255, "too long")
+  if #body > 255 then
+    error("too long", 0)
+  end
   return string.char(#body) .. body
 end
 
--- Writes `pkg` to every slave (down ones have fd 0: nothing is written).
-local function broadcast(pkg)
-  for _, s in pairs(slaves) do
-    socket.write(s.fd, pkg)
+-- Reads one package of `fd` and returns its fields; raises "closed" when
+-- the connection ends first.
+local function next_package(fd)
+  local head = socket.read(fd, 1)
+  local body = head and socket.read(fd, head:byte())
+  if not body then
+    error("closed", 0)
   end
+  return skynet.unpack(body)
 end
 
--- A new slave: tell the connected ones to connect to it, and it how many
--- connections to wait for.
-local function introduce(fd, id, addr)
-  local pkg = package("C", id, addr)
-  local count = 0
-  for _, s in pairs(slaves) do
-    if s.fd ~= 0 then
-      socket.write(s.fd, pkg)
-      count = count + 1
+-- Writes one package to every slave that is up, except slave `skip` (nil:
+-- none); returns how many got it.
+local function to_all(skip, ...)
+  local pkg = frame(...)
+  local sent = 0
+  for id, m in pairs(members) do
+    if m.fd and id ~= skip then
+      socket.write(m.fd, pkg)
+      sent = sent + 1
     end
   end
-  socket.write(fd, package("W", count))
+  return sent
 end
 
-local function handshake(fd)
-  local t, id, addr = read_package(fd)
-  assert(t == "H", "Invalid handshake type " .. t)
-  assert(id ~= 0, "Invalid slave id 0")
-  if slaves[id] then
-    error(string.format("Slave %d already register on %s", id, slaves[id].addr))
+-- What a connected slave may send after its handshake.
+local from_slave = {}
+
+function from_slave.R(_, name, handle)
+  assert(type(handle) == "number", "Invalid request")
+  if registry[name] == nil then
+    registry[name] = handle
   end
-  introduce(fd, id, addr)
-  slaves[id] = { fd = fd, id = id, addr = addr }
-  return id, addr
+  -- every registration is told, even one that lost to an earlier one
+  to_all(nil, "N", name, handle)
 end
 
-local function serve_package(fd)
-  local t, name, handle = read_package(fd)
-  if t == "R" then
-    assert(type(handle) == "number", "Invalid request")
-    -- the first registration of a name wins, but every one is broadcast
-    if not names[name] then
-      names[name] = handle
-    end
-    broadcast(package("N", name, handle))
-  elseif t == "Q" then
-    local h = names[name]
-    if h then
-      socket.write(fd, package("N", name, h))
-    end
-  else
-    skynet.error("Invalid slave message type " .. t)
+-- a name nobody registered yet gets no answer
+function from_slave.Q(fd, name)
+  if registry[name] ~= nil then
+    socket.write(fd, frame("N", name, registry[name]))
   end
 end
 
-local function serve_slave(id, addr)
-  local fd = slaves[id].fd
-  skynet.error(string.format("Harbor %d (fd=%d) report %s", id, fd, addr))
-  repeat
-    local ok = pcall(serve_package, fd)
-  until not ok
+-- Serves slave `id` until its connection ends or it sends something that
+-- is not a package of the protocol; then every other slave hears it is down.
+local function serve(id)
+  local m = members[id]
+  local fd = m.fd
+  skynet.error(string.format("Harbor %d (fd=%d) report %s", id, fd, m.addr))
+  local alive = true
+  while alive do
+    alive = pcall(function()
+      local kind, a, b = next_package(fd)
+      local handler = from_slave[kind]
+      if handler then
+        handler(fd, a, b)
+      else
+        skynet.error("Invalid slave message type " .. kind)
+      end
+    end)
+  end
   skynet.error("slave " .. id .. " is down")
-  slaves[id].fd = 0
-  broadcast(package("D", id))
+  m.fd = nil
+  to_all(nil, "D", id)
   socket.close(fd)
+end
+
+-- The first package of a new connection must be H id address (an id that
+-- never joined before). The newcomer is put on record, the slaves already
+-- up are told to connect to it and it is told how many will.
+local function admit(fd)
+  local kind, id, addr = next_package(fd)
+  if kind ~= "H" then
+    error("Invalid handshake type " .. kind, 0)
+  elseif id == 0 then
+    error("Invalid slave id 0", 0)
+  elseif members[id] then
+    error(string.format("Slave %d already register on %s", id, members[id].addr))
+  end
+  members[id] = { fd = fd, addr = addr }
+  socket.write(fd, frame("W", to_all(id, "C", id, addr)))
+  return id
+end
+
+local function on_connect(fd, from)
+  skynet.error("connect from " .. from .. " " .. fd)
+  socket.start(fd)
+  local ok, id_or_err = pcall(admit, fd)
+  if not ok then
+    skynet.error(string.format("disconnect fd = %d, error = %s", fd, id_or_err))
+    socket.close(fd)
+    return
+  end
+  skynet.fork(serve, id_or_err)
 end
 
 skynet.start(function()
   local address = skynet.getenv "standalone"
   skynet.error("master listen socket " .. tostring(address))
-  local listen = socket.listen(address)
-  socket.start(listen, function(fd, from)
-    skynet.error("connect from " .. from .. " " .. fd)
-    socket.start(fd)
-    local ok, id, addr = pcall(handshake, fd)
-    if ok then
-      skynet.fork(serve_slave, id, addr)
-    else
-      skynet.error(string.format("disconnect fd = %d, error = %s", fd, id))
-      socket.close(fd)
-    end
-  end)
+  socket.start(socket.listen(address), on_connect)
 end)
