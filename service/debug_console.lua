@@ -1,523 +1,594 @@
 -- debug_console — a text console over TCP for inspecting a running node.
 --
--- Stands for the reference's service/debug_console.lua; behaviour per
--- shared/spec/debug-console.md. Started as
+-- Stands for the reference's service/debug_console.lua; the behaviour and
+-- every text it writes follow shared/spec/debug-console.md. Launched as
 -- `skynet.newservice("debug_console", [ip,] port)` (ip defaults to
--- 127.0.0.1). Each connection gets "Welcome to skynet console", then one
--- command per line; a command's output ends with "<CMD OK>" or, when it
--- raised, the error and "<CMD Error>". A connection whose first line is an
--- HTTP GET/POST request runs the URL path (or the POST body) as one command
--- and is closed afterwards.
+-- 127.0.0.1).
 --
--- Native modules used only by some commands are loaded when first needed:
--- skynet.memory (cmem, jmem, dumpheap, profactive), skynet.snax (snax) and
--- the debug_agent service (debug).
+-- Layout of this file:
+--   * the command catalogue: each entry carries its help text and its
+--     handler, so `help` is derived from the catalogue itself;
+--   * a connection object that writes lines and renders a command's result
+--     ("<CMD OK>" / "<CMD Error>" terminated);
+--   * the connection loop, which also understands one HTTP GET/POST request
+--     (URL path or body = one command line, connection closed afterwards);
+--   * the commands, grouped by what they talk to (launcher, the target's
+--     debug protocol, the runtime, the memory module, sockets).
+-- Modules needed by a few commands only (skynet.memory, skynet.snax,
+-- skynet.codecache, the http reader) are required when first needed.
 
 local skynet = require "skynet"
-local codecache = require "skynet.codecache"
-local core = require "skynet.core"
 local socket = require "skynet.socket"
-local httpd = require "http.httpd"
-local sockethelper = require "http.sockethelper"
+local core = require "skynet.core"
 
-local args = table.pack(...)
-assert(args.n <= 2)
-local listen_ip = args.n == 2 and args[1] or "127.0.0.1"
-local listen_port = tonumber(args[args.n])
-
--- default bound (ticks) for commands that poll every service
-local POLL_TIMEOUT = 300
-
--- name -> function(words after the command...)
-local COMMAND = {}
--- name -> function(cmd) where cmd = { whole line, words..., fd = socket }
-local COMMANDX = {}
-
----------------------------------------------------------------------------
--- Output
-
-local function by_text(a, b)
-  return tostring(a) < tostring(b)
+-- ([ip,] port) as given to newservice
+local function listen_address(...)
+  local given = table.pack(...)
+  assert(given.n <= 2)
+  if given.n == 2 then
+    return given[1], tonumber(given[2])
+  end
+  return "127.0.0.1", tonumber(given[1])
 end
 
-local function sorted_keys(t)
-  local keys = {}
+local bind_ip, bind_port = listen_address(...)
+
+-- how long (ticks) stat/mem/gc wait for the services when not told
+local DEFAULT_WAIT = 300
+
+local HTTP_BODY_LIMIT = 8192
+
+---------------------------------------------------------------------------
+-- The catalogue
+
+-- name -> { help = text, run = handler, whole_line = bool }
+-- A plain handler gets the words after the command name; a `whole_line`
+-- handler gets (connection, line, words) and parses the line itself.
+local catalogue = {}
+
+local function command(name, help, run)
+  catalogue[name] = { help = help, run = run }
+end
+
+local function line_command(name, help, run)
+  catalogue[name] = { help = help, run = run, whole_line = true }
+end
+
+---------------------------------------------------------------------------
+-- Connections and output
+
+local Connection = {}
+Connection.__index = Connection
+
+local function open_connection(fd, peer)
+  return setmetatable({ fd = fd, peer = peer }, Connection)
+end
+
+-- One output line; nil writes an empty line.
+function Connection:say(text)
+  if text == nil then
+    text = ""
+  end
+  socket.write(self.fd, tostring(text) .. "\n")
+end
+
+function Connection:say_pair(key, value)
+  socket.write(self.fd, tostring(key) .. "\t" .. tostring(value) .. "\n")
+end
+
+-- the keys of `t`, ordered by their text
+local function keys_in_text_order(t)
+  local text_of = {}
+  local order = {}
   for k in pairs(t) do
-    keys[#keys + 1] = k
+    text_of[k] = tostring(k)
+    order[#order + 1] = k
   end
-  table.sort(keys, by_text)
-  return keys
-end
-
--- a nested table on one line: k:v pairs joined by TAB
-local function inline(t)
-  local fields = {}
-  for i, k in ipairs(sorted_keys(t)) do
-    fields[i] = string.format("%s:%s", k, tostring(t[k]))
-  end
-  return table.concat(fields, "\t")
-end
-
-local function print_table(print, t)
-  for _, k in ipairs(sorted_keys(t)) do
-    local v = t[k]
-    if type(v) == "table" then
-      print(k, inline(v))
-    else
-      print(k, tostring(v))
-    end
-  end
-end
-
-local function run_command(line, print, fd)
-  local words = {}
-  for w in line:gmatch "%S+" do
-    words[#words + 1] = w
-  end
-  local name = words[1]
-  local ok, result
-  local f = COMMAND[name]
-  if f then
-    ok, result = pcall(f, table.unpack(words, 2))
-  else
-    f = COMMANDX[name]
-    if f then
-      words[1] = line
-      words.fd = fd
-      ok, result = pcall(f, words)
-    else
-      print "Invalid command, type help for command list"
-    end
-  end
-  if ok then
-    if result then
-      if type(result) == "string" then
-        print(result)
-      else
-        print_table(print, result)
-      end
-    end
-    print "<CMD OK>"
-  else
-    print(result)
-    print "<CMD Error>"
-  end
-end
-
----------------------------------------------------------------------------
--- Connections
-
-local function serve(fd, print, peer)
-  print "Welcome to skynet console"
-  skynet.error(peer, "connected")
-  local ok, err = pcall(function()
-    while true do
-      local line = socket.readline(fd, "\n")
-      if not line then
-        break
-      end
-      if line:sub(1, 4) == "GET " then
-        -- the URL path is the command, '/' separating the words
-        local _, url = httpd.read_request(sockethelper.readfunc(fd, line .. "\n"), 8192)
-        local command = url:sub(2):gsub("/", " ")
-        run_command(command, print, fd)
-        break
-      elseif line:sub(1, 5) == "POST " then
-        -- the body is the command
-        local _, _, _, _, body = httpd.read_request(sockethelper.readfunc(fd, line .. "\n"), 8192)
-        run_command(body, print, fd)
-        break
-      end
-      if line ~= "" then
-        run_command(line, print, fd)
-      end
-    end
+  table.sort(order, function(x, y)
+    return text_of[x] < text_of[y]
   end)
+  return order
+end
+
+-- the text of one value of a result table: nested tables become their
+-- `k:v` pairs (ordered by key text), TAB separated
+local function cell_text(value)
+  if type(value) ~= "table" then
+    return tostring(value)
+  end
+  local cells = {}
+  for _, k in ipairs(keys_in_text_order(value)) do
+    table.insert(cells, tostring(k) .. ":" .. tostring(value[k]))
+  end
+  return table.concat(cells, "\t")
+end
+
+-- Writes what a command produced, then its terminator line.
+function Connection:report(ok, result)
   if not ok then
-    skynet.error(fd, err)
+    self:say(result)
+    self:say "<CMD Error>"
+    return
   end
-  skynet.error(peer, "disconnect")
-  socket.close(fd)
+  if type(result) == "string" then
+    self:say(result)
+  elseif result then
+    for _, k in ipairs(keys_in_text_order(result)) do
+      self:say_pair(k, cell_text(result[k]))
+    end
+  end
+  self:say "<CMD OK>"
 end
 
-skynet.start(function()
-  local listen_fd, ip, port = socket.listen(listen_ip, listen_port)
-  skynet.error("Start debug console at " .. ip .. ":" .. port)
-  socket.start(listen_fd, function(fd, peer)
-    -- values up to the first nil, TAB separated (so print(nil) is an
-    -- empty line)
-    local function print(...)
-      local texts = {}
-      for i, v in ipairs { ... } do
-        texts[i] = tostring(v)
-      end
-      socket.write(fd, table.concat(texts, "\t") .. "\n")
+function Connection:execute(line)
+  local words = {}
+  for word in string.gmatch(line, "%S+") do
+    table.insert(words, word)
+  end
+  local entry = catalogue[words[1]]
+  if entry == nil then
+    self:say "Invalid command, type help for command list"
+    return self:report(false, nil)
+  end
+  if entry.whole_line then
+    return self:report(pcall(entry.run, self, line, words))
+  end
+  return self:report(pcall(entry.run, table.unpack(words, 2)))
+end
+
+-- An HTTP request arriving on the console: the first line has been read
+-- already; these turn the request into one command line.
+local function read_http(conn, request_line)
+  local httpd = require "http.httpd"
+  local sockethelper = require "http.sockethelper"
+  -- the request line has been consumed already: hand it back first
+  local read = sockethelper.readfunc(conn.fd, request_line .. "\n")
+  return httpd.read_request(read, HTTP_BODY_LIMIT)
+end
+
+local from_http = {
+  ["GET "] = function(conn, request_line)
+    local _, url = read_http(conn, request_line)
+    -- "/ping/a" -> "ping a"
+    return (url:sub(2):gsub("/", " "))
+  end,
+  ["POST "] = function(conn, request_line)
+    local _, _, _, _, body = read_http(conn, request_line)
+    return body
+  end,
+}
+
+function Connection:read_commands()
+  while true do
+    -- false once the client has closed the connection
+    local line = socket.readline(self.fd, "\n")
+    if not line then
+      return
     end
-    socket.start(fd)
-    skynet.fork(serve, fd, print, peer)
-  end)
-end)
+    local http = from_http[line:match "^%u+ "]
+    if http then
+      -- one request, one answer, then the connection is closed
+      return self:execute(http(self, line))
+    end
+    if line ~= "" then
+      self:execute(line)
+    end
+  end
+end
+
+function Connection:serve()
+  self:say "Welcome to skynet console"
+  skynet.error(self.peer, "connected")
+  local ok, err = pcall(self.read_commands, self)
+  if not ok then
+    skynet.error(self.fd, err)
+  end
+  skynet.error(self.peer, "disconnect")
+  socket.close(self.fd)
+end
 
 ---------------------------------------------------------------------------
--- Helpers for commands
+-- Argument helpers
 
--- ":hex" as is, ".name" looked up, plain hex = a handle of this node
-local function address_of(text)
-  local first = text:sub(1, 1)
-  if first == "." then
-    local handle = skynet.localname(text)
-    if not handle then
-      error "Not a valid name"
-    end
-    return handle
+-- An address word: ":hex" stays text, ".name" is looked up, bare hex is a
+-- handle on this node.
+local COLON, DOT = string.byte(":.", 1, 2)
+
+local function address_arg(address)
+  local first = address:byte()
+  if first == COLON then
+    return address
+  elseif first == DOT then
+    return skynet.localname(address) or error "Not a valid name"
   end
-  if first == ":" then
-    return text
-  end
-  local id = tonumber("0x" .. text)
-  if not id then
-    error "Need an address"
-  end
+  local id = tonumber("0x" .. address) or error "Need an address"
   return id | (skynet.harbor(skynet.self()) << 24)
 end
 
--- the optional ticks argument of stat/mem/gc (<= 0: no bound)
-local function poll_ticks(text)
-  if text == nil then
-    return POLL_TIMEOUT
+-- The optional ticks argument of stat/mem/gc: a number <= 0 removes the
+-- bound.
+local function wait_arg(word)
+  if word == nil then
+    return DEFAULT_WAIT
   end
-  local ticks = tonumber(text)
+  local ticks = tonumber(word)
   if ticks <= 0 then
     return nil
   end
   return ticks
 end
 
-local function on_off(text)
-  return text and (text == "true" or text == "on")
+-- "on"/"off" as booleans; anything else is passed on as it is
+local SWITCH_WORDS = { on = true, off = false }
+
+local function switch_arg(word)
+  local value = SWITCH_WORDS[word]
+  if value == nil then
+    return word
+  end
+  return value
 end
 
-local function memory()
+local function truthy_word(word)
+  return word == "true" or word == "on"
+end
+
+local function memory_module()
   return require "skynet.memory"
 end
 
 ---------------------------------------------------------------------------
--- Commands
+-- Talking to the launcher
 
-function COMMAND.help()
-  return {
-    help = "This help message",
-    list = "List all the service",
-    stat = "Dump all stats",
-    info = "info address : get service infomation",
-    exit = "exit address : kill a lua service",
-    kill = "kill address : kill service",
-    mem = "mem : show memory status",
-    gc = "gc : force every lua service do garbage collect",
-    start = "lanuch a new lua service",
-    snax = "lanuch a new snax service",
-    clearcache = "clear lua code cache",
-    service = "List unique service",
-    task = "task address : show service task detail",
-    uniqtask = "task address : show service unique task detail",
-    inject = "inject address luascript.lua",
-    logon = "logon address",
-    logoff = "logoff address",
-    log = "launch a new lua service with log",
-    debug = "debug address : debug a lua service",
-    signal = "signal address sig",
-    cmem = "Show C memory info",
-    jmem = "Show jemalloc mem stats",
-    ping = "ping address",
-    call = "call address ...",
-    trace = "trace address [proto] [on|off]",
-    netstat = "netstat : show netstat",
-    profactive = "profactive [on|off] : active/deactive jemalloc heap profilling",
-    dumpheap = "dumpheap : dump heap profilling",
-    killtask = "killtask address threadname : threadname listed by task",
-    dbgcmd = "run address debug command",
-    getenv = "getenv name : skynet.getenv(name)",
-    setenv = "setenv name value: skynet.setenv(name,value)",
-  }
+local function ask_launcher(...)
+  return skynet.call(".launcher", "lua", ...)
 end
 
-function COMMAND.clearcache()
-  codecache.clear()
+-- the result of start/log/snax: the new handle and the name it runs
+local function started(handle, name)
+  return { [skynet.address(handle)] = name }
 end
 
-function COMMAND.start(name, ...)
+command("list", "List all the service", function()
+  return ask_launcher "LIST"
+end)
+
+command("stat", "Dump all stats", function(ticks)
+  return ask_launcher("STAT", wait_arg(ticks))
+end)
+
+command("mem", "mem : show memory status", function(ticks)
+  return ask_launcher("MEM", wait_arg(ticks))
+end)
+
+command("gc", "gc : force every lua service do garbage collect", function(ticks)
+  return ask_launcher("GC", wait_arg(ticks))
+end)
+
+command("kill", "kill address : kill service", function(address)
+  return ask_launcher("KILL", address_arg(address))
+end)
+
+command("start", "lanuch a new lua service", function(name, ...)
   local ok, handle = pcall(skynet.newservice, name, ...)
   if not ok then
     return "Failed"
   end
-  if not handle then
-    return "Exit"
-  end
-  return { [skynet.address(handle)] = name }
-end
+  return handle and started(handle, name) or "Exit"
+end)
 
-function COMMAND.log(name, ...)
-  local ok, handle = pcall(skynet.call, ".launcher", "lua", "LOGLAUNCH", "snlua", name, ...)
+command("log", "launch a new lua service with log", function(name, ...)
+  local ok, handle = pcall(ask_launcher, "LOGLAUNCH", "snlua", name, ...)
   if ok and handle then
-    return { [skynet.address(handle)] = name }
+    return started(handle, name)
   end
   return "Failed"
-end
+end)
 
-function COMMAND.snax(name, ...)
-  local ok, obj = pcall(function(...)
-    return require("skynet.snax").newservice(...)
-  end, name, ...)
-  if not ok then
-    return "Failed"
+command("snax", "lanuch a new snax service", function(name, ...)
+  local snax = require "skynet.snax"
+  local ok, obj = pcall(snax.newservice, name, ...)
+  if ok then
+    return started(obj.handle, name)
   end
-  return { [skynet.address(obj.handle)] = name }
-end
+  return "Failed"
+end)
 
-function COMMAND.service()
+command("service", "List unique service", function()
   return skynet.call("SERVICE", "lua", "LIST")
-end
-
-function COMMAND.list()
-  return skynet.call(".launcher", "lua", "LIST")
-end
-
-function COMMAND.stat(ticks)
-  return skynet.call(".launcher", "lua", "STAT", poll_ticks(ticks))
-end
-
-function COMMAND.mem(ticks)
-  return skynet.call(".launcher", "lua", "MEM", poll_ticks(ticks))
-end
-
-function COMMAND.gc(ticks)
-  return skynet.call(".launcher", "lua", "GC", poll_ticks(ticks))
-end
-
-function COMMAND.kill(address)
-  return skynet.call(".launcher", "lua", "KILL", address_of(address))
-end
-
-function COMMAND.exit(address)
-  skynet.send(address_of(address), "debug", "EXIT")
-end
-
-function COMMAND.inject(address, filename, ...)
-  address = address_of(address)
-  local f = io.open(filename, "rb")
-  if not f then
-    return "Can't open " .. filename
-  end
-  local source = f:read "a"
-  f:close()
-  local ok, output = skynet.call(address, "debug", "RUN", source, filename, ...)
-  if ok == false then
-    error(output)
-  end
-  return output
-end
-
-function COMMAND.dbgcmd(address, cmd, ...)
-  return skynet.call(address_of(address), "debug", cmd, ...)
-end
-
-function COMMAND.task(address)
-  return COMMAND.dbgcmd(address, "TASK")
-end
-
-function COMMAND.uniqtask(address)
-  return COMMAND.dbgcmd(address, "UNIQTASK")
-end
-
-function COMMAND.killtask(address, threadname)
-  return COMMAND.dbgcmd(address, "KILLTASK", threadname)
-end
-
-function COMMAND.info(address, ...)
-  return COMMAND.dbgcmd(address, "INFO", ...)
-end
-
-function COMMAND.ping(address)
-  address = address_of(address)
-  local before = skynet.now()
-  skynet.call(address, "debug", "PING")
-  return tostring(skynet.now() - before)
-end
-
-function COMMAND.trace(address, proto, flag)
-  address = address_of(address)
-  if flag == nil then
-    if proto == "on" or proto == "off" then
-      proto = on_off(proto)
-    end
-  else
-    flag = on_off(flag)
-  end
-  skynet.call(address, "debug", "TRACELOG", proto, flag)
-end
-
-function COMMAND.logon(address)
-  core.command("LOGON", skynet.address(address_of(address)))
-end
-
-function COMMAND.logoff(address)
-  core.command("LOGOFF", skynet.address(address_of(address)))
-end
-
-function COMMAND.signal(address, sig)
-  address = skynet.address(address_of(address))
-  if sig then
-    core.command("SIGNAL", string.format("%s %d", address, sig))
-  else
-    core.command("SIGNAL", address)
-  end
-end
-
-function COMMAND.getenv(name)
-  return { [name] = tostring(skynet.getenv(name)) }
-end
-
-function COMMAND.setenv(name, value)
-  return skynet.setenv(name, value)
-end
-
-function COMMAND.cmem()
-  local mem = memory()
-  local result = {}
-  for handle, bytes in pairs(mem.info()) do
-    result[skynet.address(handle)] = bytes
-  end
-  result.total = mem.total()
-  result.block = mem.block()
-  return result
-end
-
-function COMMAND.jmem()
-  local result = {}
-  for key, bytes in pairs(memory().jestat()) do
-    result[key] = string.format("%11d  %8.2f Mb", bytes, bytes / 1048576)
-  end
-  return result
-end
-
-function COMMAND.dumpheap()
-  memory().dumpheap()
-end
-
-function COMMAND.profactive(flag)
-  local mem = memory()
-  if flag ~= nil then
-    if flag == "on" or flag == "off" then
-      flag = on_off(flag)
-    end
-    mem.profactive(flag)
-  end
-  return "heap profilling is " .. (mem.profactive() and "active" or "deactive")
-end
-
--- call address expr-list: the rest of the line is evaluated (with no
--- globals at all) into the arguments of a lua call
-function COMMANDX.call(cmd)
-  local address = address_of(cmd[2])
-  local text = cmd[1]:match "%S+%s+%S+%s(.+)"
-  if not text then
-    error "need arguments"
-  end
-  local chunk = load("return " .. text, "debug console", "t", {})
-  if not chunk then
-    error "Invalid arguments"
-  end
-  local values = table.pack(pcall(chunk))
-  if not values[1] then
-    error(values[2])
-  end
-  return table.pack(skynet.call(address, "lua", table.unpack(values, 2, values.n)))
-end
-
--- debug address: hand this connection to a debug_agent until "cont"
-function COMMANDX.debug(cmd)
-  local address = address_of(cmd[2])
-  local agent = skynet.newservice "debug_agent"
-  local fd = cmd.fd
-  local stopped = false
-  local me = coroutine.running()
-  local must_wait = true
-
-  local function forward_lines()
-    repeat
-      -- raises once the agent is gone
-      skynet.call(agent, "lua", "ping")
-      local line = socket.readline(fd, "\n")
-      if not line then
-        skynet.send(agent, "lua", "cmd", "cont")
-        break
-      end
-      line = line:gsub("(.*)\r$", "%1")
-      skynet.send(agent, "lua", "cmd", line)
-    until stopped or line == "cont"
-  end
-
-  skynet.fork(function()
-    pcall(forward_lines)
-    if stopped then
-      skynet.wakeup(me)
-    else
-      -- finished while the agent still runs: nothing to wait for
-      must_wait = false
-    end
-  end)
-  local ok, err = skynet.call(agent, "lua", "start", address, fd)
-  stopped = true
-  if must_wait then
-    skynet.wait(me)
-  end
-  if not ok then
-    error(err)
-  end
-end
+end)
 
 ---------------------------------------------------------------------------
--- netstat
+-- The target's debug protocol
 
-local function bytes(n)
-  if n == nil or n == 0 then
-    return
-  end
-  if n < 1024 then
-    return n
-  end
-  if n < 1024 * 1024 then
-    return tostring(n / 1024) .. "K"
-  end
-  return tostring(n / (1024 * 1024)) .. "M"
+local function ask_debug(address, ...)
+  return skynet.call(address_arg(address), "debug", ...)
 end
 
--- age of a timestamp (ticks): "<s>s" under a minute, else "[h:]m:<s>s"
-local function age(now, t)
-  if t == nil then
-    return
+command("dbgcmd", "run address debug command", ask_debug)
+
+command("info", "info address : get service infomation", function(address, ...)
+  return ask_debug(address, "INFO", ...)
+end)
+
+command("task", "task address : show service task detail", function(address)
+  return ask_debug(address, "TASK")
+end)
+
+command("uniqtask", "task address : show service unique task detail", function(address)
+  return ask_debug(address, "UNIQTASK")
+end)
+
+command("killtask", "killtask address threadname : threadname listed by task", function(address, threadname)
+  return ask_debug(address, "KILLTASK", threadname)
+end)
+
+command("exit", "exit address : kill a lua service", function(address)
+  skynet.send(address_arg(address), "debug", "EXIT")
+end)
+
+command("ping", "ping address", function(address)
+  local sent_at = skynet.now()
+  ask_debug(address, "PING")
+  return tostring(skynet.now() - sent_at)
+end)
+
+-- TRACELOG's (proto, flag) from `[proto] [on|off]`: with one word, on/off
+-- switch the lua protocol
+local function trace_request(proto, flag)
+  if flag == nil then
+    return switch_arg(proto), nil
   end
-  local ticks = now - t
+  return proto, truthy_word(flag)
+end
+
+command("trace", "trace address [proto] [on|off]", function(address, ...)
+  skynet.call(address_arg(address), "debug", "TRACELOG", trace_request(...))
+end)
+
+-- the whole content of a file, or nil when it cannot be opened
+local function file_text(path)
+  local file = io.open(path, "rb")
+  if file then
+    local text = file:read "a"
+    file:close()
+    return text
+  end
+end
+
+-- The file is read here and run inside the target; what it printed is the
+-- result (or, when it failed, the error together with that output).
+command("inject", "inject address luascript.lua", function(address, filename, ...)
+  local target = address_arg(address)
+  local source = file_text(filename)
+  if source == nil then
+    return "Can't open " .. filename
+  end
+  local ran, printed = skynet.call(target, "debug", "RUN", source, filename, ...)
+  if ran ~= false then
+    return printed
+  end
+  error(printed)
+end)
+
+-- The values of the comma separated expressions in `text`, evaluated with
+-- no globals at all, packed.
+local function evaluate_list(text)
+  local producer = load("return " .. text, "debug console", "t", {}) or error "Invalid arguments"
+  local function settle(ok, ...)
+    if ok then
+      return table.pack(...)
+    end
+    error(...)
+  end
+  return settle(pcall(producer))
+end
+
+-- call address expr-list: everything after the address becomes the
+-- arguments of a "lua" call; its results are shown packed (with `n`).
+line_command("call", "call address ...", function(_, line, words)
+  local target = address_arg(words[2])
+  local text = line:match "^%s*%S+%s+%S+%s(.+)" or error "need arguments"
+  local arguments = evaluate_list(text)
+  return table.pack(skynet.call(target, "lua", table.unpack(arguments, 1, arguments.n)))
+end)
+
+-- debug address: the connection belongs to a debug_agent until "cont" (or
+-- until the client closes it). A forked pump hands every line read to the
+-- agent while this coroutine waits for the agent's "start" call to finish.
+local function pump_lines(session)
+  local fd, agent = session.fd, session.agent
+  while true do
+    -- fails (and ends the pump) once the agent has exited
+    skynet.call(agent, "lua", "ping")
+    local line = socket.readline(fd, "\n")
+    if not line then
+      -- the client is gone: leave debug mode
+      skynet.send(agent, "lua", "cmd", "cont")
+      return
+    end
+    line = line:gsub("\r$", "")
+    skynet.send(agent, "lua", "cmd", line)
+    if session.over or line == "cont" then
+      return
+    end
+  end
+end
+
+line_command("debug", "debug address : debug a lua service", function(conn, _, words)
+  local target = address_arg(words[2])
+  local session = {
+    fd = conn.fd,
+    agent = skynet.newservice "debug_agent",
+    over = false,
+    waiting = coroutine.running(),
+  }
+  skynet.fork(function()
+    pcall(pump_lines, session)
+    if session.over then
+      skynet.wakeup(session.waiting)
+    else
+      -- the agent is still in "start": nobody needs waking up
+      session.waiting = nil
+    end
+  end)
+  -- returns once the target has left debug mode (or could not be attached)
+  session.attached, session.failure = skynet.call(session.agent, "lua", "start", target, conn.fd)
+  session.over = true
+  local pump_running = session.waiting
+  if pump_running then
+    skynet.wait(pump_running)
+  end
+  if not session.attached then
+    error(session.failure)
+  end
+end)
+
+---------------------------------------------------------------------------
+-- The runtime
+
+local function runtime_address(address)
+  return skynet.address(address_arg(address))
+end
+
+command("logon", "logon address", function(address)
+  core.command("LOGON", runtime_address(address))
+end)
+
+command("logoff", "logoff address", function(address)
+  core.command("LOGOFF", runtime_address(address))
+end)
+
+command("signal", "signal address sig", function(address, sig)
+  local text = runtime_address(address)
+  if sig then
+    text = string.format("%s %d", text, sig)
+  end
+  core.command("SIGNAL", text)
+end)
+
+command("getenv", "getenv name : skynet.getenv(name)", function(name)
+  return { [name] = tostring(skynet.getenv(name)) }
+end)
+
+command("setenv", "setenv name value: skynet.setenv(name,value)", function(name, value)
+  return skynet.setenv(name, value)
+end)
+
+command("clearcache", "clear lua code cache", function()
+  require("skynet.codecache").clear()
+end)
+
+---------------------------------------------------------------------------
+-- The memory module
+
+command("cmem", "Show C memory info", function()
+  local memory = memory_module()
+  local usage = {
+    block = memory.block(),
+    total = memory.total(),
+  }
+  for handle, bytes in pairs(memory.info()) do
+    usage[skynet.address(handle)] = bytes
+  end
+  return usage
+end)
+
+command("jmem", "Show jemalloc mem stats", function()
+  local stats = {}
+  for key, bytes in pairs(memory_module().jestat()) do
+    stats[key] = string.format("%11d  %8.2f Mb", bytes, bytes / 1048576)
+  end
+  return stats
+end)
+
+command("dumpheap", "dumpheap : dump heap profilling", function()
+  memory_module().dumpheap()
+end)
+
+command("profactive", "profactive [on|off] : active/deactive jemalloc heap profilling", function(flag)
+  local memory = memory_module()
+  if flag ~= nil then
+    memory.profactive(switch_arg(flag))
+  end
+  local state = memory.profactive() and "active" or "deactive"
+  return "heap profilling is " .. state
+end)
+
+---------------------------------------------------------------------------
+-- Sockets
+
+-- byte counts: raw below 1 KiB, else in K or M (Lua number text); nothing
+-- for zero
+local SIZE_UNITS = { { 1048576, "M" }, { 1024, "K" } }
+
+local function size_text(bytes)
+  if bytes == nil or bytes == 0 then
+    return nil
+  end
+  for _, unit in ipairs(SIZE_UNITS) do
+    if bytes >= unit[1] then
+      return tostring(bytes / unit[1]) .. unit[2]
+    end
+  end
+  return bytes
+end
+
+-- the age of a tick stamp: "<s>s" under a minute, else "[h:]m:<s>s"
+local function age_text(now, stamp)
+  if stamp == nil then
+    return nil
+  end
+  local ticks = now - stamp
   if ticks < 6000 then
     return tostring(ticks / 100) .. "s"
   end
-  local hours = ticks // 360000
-  ticks = ticks - hours * 360000
-  local minutes = ticks // 6000
-  local seconds = (ticks - minutes * 6000) / 100
-  return string.format("%s%d:%.2gs", hours == 0 and "" or (hours .. ":"), minutes, seconds)
+  local whole_minutes = ticks // 6000
+  local hours = whole_minutes // 60
+  local hour_part = ""
+  if hours ~= 0 then
+    hour_part = hours .. ":"
+  end
+  return string.format("%s%d:%.2gs", hour_part, whole_minutes % 60, (ticks % 6000) / 100)
 end
 
-function COMMAND.netstat()
-  local list = socket.netstat()
+command("netstat", "netstat : show netstat", function()
   local now = skynet.now()
-  for _, info in ipairs(list) do
-    info.address = skynet.address(info.address)
-    info.read = bytes(info.read)
-    info.write = bytes(info.write)
-    info.wbuffer = bytes(info.wbuffer)
-    info.rtime = age(now, info.rtime)
-    info.wtime = age(now, info.wtime)
+  local function age(stamp)
+    return age_text(now, stamp)
   end
-  return list
-end
+  local shown_as = {
+    address = skynet.address,
+    read = size_text,
+    write = size_text,
+    wbuffer = size_text,
+    rtime = age,
+    wtime = age,
+  }
+  local sockets = socket.netstat()
+  for _, entry in ipairs(sockets) do
+    for field, convert in pairs(shown_as) do
+      entry[field] = convert(entry[field])
+    end
+  end
+  return sockets
+end)
+
+---------------------------------------------------------------------------
+
+command("help", "This help message", function()
+  local texts = {}
+  for name, entry in pairs(catalogue) do
+    texts[name] = entry.help
+  end
+  return texts
+end)
+
+skynet.start(function()
+  local listener, ip, port = socket.listen(bind_ip, bind_port)
+  skynet.error("Start debug console at " .. ip .. ":" .. port)
+  socket.start(listener, function(fd, peer)
+    socket.start(fd)
+    skynet.fork(Connection.serve, open_connection(fd, peer))
+  end)
+end)
