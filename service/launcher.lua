@@ -1,193 +1,219 @@
--- launcher — creates services for skynet.newservice and keeps their list.
+-- launcher — creates the services asked for by skynet.newservice and keeps
+-- the list of those still alive.
 --
 -- Stands for the reference's service/launcher.lua; named `.launcher` by
--- bootstrap. LAUNCH creates the service through the runtime and answers the
--- creator only when the new service reports back: LAUNCHOK (start function
--- returned) -> its handle; ERROR (load/start failure) -> error; REMOVE
--- (exited or killed during start) -> nil or error. C services report with a
--- text message ("" = ok, "ERROR"). Other commands inspect the services it
--- launched (LIST, STAT, MEM, GC), KILL one, or QUERY a pending launch.
--- Command names are case-insensitive; unknown ones answer {"Unknown command"}.
+-- bootstrap. Protocol (runtime.md / lua-api.md):
+--   LAUNCH module args...     create the service; the creator is answered
+--   LOGLAUNCH module args...  when the new service reports: LAUNCHOK -> its
+--                             handle, ERROR -> error, REMOVE while starting
+--                             -> nil (it exited) or error (it was killed).
+--                             LOGLAUNCH also opens its message log.
+--   LIST / STAT / MEM / GC    tables over the launched services.
+--   KILL handle               kill one, answer its launch string.
+--   QUERY session             which service the LAUNCH request `session` is
+--                             creating.
+-- C services report through the "text" protocol ("" = ok, "ERROR").
+-- Command names are case-insensitive; an unknown one is answered with
+-- {"Unknown command"}.
 
-local skynet = require "skynet.manager"
+local skynet = require "skynet"
 local core = require "skynet.core"
+require "skynet.manager" -- skynet.launch, skynet.kill
 
-local services = {} -- handle -> "<module> <args>" of live launched services
-local starting = {} -- handle -> response closure of the LAUNCH that created it
-local launch_session = {} -- handle -> session of that LAUNCH request
-local NORET = {} -- the command answered (or will answer) by itself
+-- live services started here: handle -> "<module> <args>"
+local launched = {}
 
--- Commands receive the requester's address first. Kept under the name
--- `command`: inject scripts patch it through _P.lua.command.
+-- LAUNCH requests still waiting for their service:
+-- handle -> { reply = response closure, session = request session }
+local waiting_launch = {}
+
+-- Every command answers its caller through `reply` when it has something
+-- to say. The table keeps the name `command`: hotfix scripts reach it as
+-- _P.lua.command.
 local command = {}
 
-function command.LIST()
-  local list = {}
-  for handle, desc in pairs(services) do
-    list[skynet.address(handle)] = desc
-  end
-  return list
+local function reply(...)
+  return skynet.ret(skynet.pack(...))
 end
 
--- Ask every launched service a debug command at once; `shape(reply, handle)`
--- makes the listed value; "ERROR"/"TIMEOUT" replace replies that failed or
--- did not come within `ti` ticks.
-local function poll_services(ti, shape, ...)
-  local list, pending = {}, {}
-  local req = skynet.request()
-  for handle in pairs(services) do
-    local r = { handle, "debug", ... }
-    req:add(r)
-    pending[r] = handle
+-- Takes over the reply to the current request: the response closure and the
+-- request's session (read first: response() takes the session away).
+local function defer_reply()
+  local session = skynet.context()
+  return skynet.response(), session
+end
+
+-- Gives the creator of `handle` its answer, if it is still waiting.
+local function answer_creator(handle, ...)
+  local waiter = waiting_launch[handle]
+  if waiter == nil then
+    return
   end
-  for r, reply in req:select(ti) do
-    local handle = r[1]
-    pending[r] = nil
-    if reply then
-      list[skynet.address(handle)] = shape(reply[1], handle)
-    else
-      list[skynet.address(handle)] = shape("ERROR", handle)
+  waiting_launch[handle] = nil
+  waiter.reply(...)
+end
+
+---------------------------------------------------------------------------
+-- Creating services
+
+-- LAUNCH / LOGLAUNCH: the answer is deferred until the new service reports.
+local function create(open_log, module, ...)
+  local params = table.concat({ ... }, " ")
+  local handle = skynet.launch(module, params)
+  local respond, session = defer_reply()
+  if handle == nil then
+    return respond(false)
+  end
+  launched[handle] = module .. " " .. params
+  waiting_launch[handle] = { reply = respond, session = session }
+  if open_log then
+    core.command("LOGON", skynet.address(handle))
+  end
+end
+
+function command.LAUNCH(_, ...)
+  create(false, ...)
+end
+
+function command.LOGLAUNCH(_, ...)
+  create(true, ...)
+end
+
+-- the new service's start function has returned
+function command.LAUNCHOK(handle)
+  answer_creator(handle, true, handle)
+end
+
+-- the new service failed to load or to start
+function command.ERROR(handle)
+  launched[handle] = nil
+  answer_creator(handle, false)
+end
+
+-- Sent by a service that exits (killed = false) and by skynet.kill (true).
+-- Not answered: the sender may be gone already.
+function command.REMOVE(_, handle, killed)
+  launched[handle] = nil
+  answer_creator(handle, not killed)
+end
+
+function command.QUERY(_, session)
+  for handle, waiter in pairs(waiting_launch) do
+    if waiter.session == session then
+      return reply(handle)
     end
   end
-  for _, handle in pairs(pending) do
-    list[skynet.address(handle)] = shape("TIMEOUT", handle)
+  reply(nil)
+end
+
+---------------------------------------------------------------------------
+-- Looking at the launched services
+
+local function by_address(handles, label)
+  local list = {}
+  for handle, value in pairs(handles) do
+    list[skynet.address(handle)] = label(handle, value)
   end
   return list
 end
 
-local function as_is(v)
-  return v
+function command.LIST()
+  reply(by_address(launched, function(_, desc)
+    return desc
+  end))
 end
 
-local function memory_line(kb, handle)
-  local desc = services[handle]
-  if type(kb) == "string" then
-    return string.format("%s (%s)", kb, desc)
+-- Asks every launched service the debug command `what` at once and waits at
+-- most `ticks` (nil: no bound). `label(handle, value)` makes the entry of a
+-- service from its answer, "ERROR" when its request failed, or "TIMEOUT".
+local function survey(ticks, what, label)
+  local list = {}
+  local unanswered = {}
+  local batch = skynet.request()
+  for handle in pairs(launched) do
+    unanswered[handle] = true
+    batch:add { handle, "debug", what }
   end
-  return string.format("%.2f Kb (%s)", kb, desc)
+  for sent, answer in batch:select(ticks) do
+    local handle = sent[1]
+    unanswered[handle] = nil
+    local value = "ERROR"
+    if answer then
+      value = answer[1]
+    end
+    list[skynet.address(handle)] = label(handle, value)
+  end
+  for handle in pairs(unanswered) do
+    list[skynet.address(handle)] = label(handle, "TIMEOUT")
+  end
+  return list
 end
 
-function command.STAT(_, ti)
-  return poll_services(ti, as_is, "STAT")
+local function stat_label(_, stat)
+  return stat
 end
 
-function command.MEM(_, ti)
-  return poll_services(ti, memory_line, "MEM")
+-- "<kb> Kb (<launch string>)", or "<problem> (<launch string>)"
+local function memory_label(handle, kb)
+  local amount = kb
+  if type(kb) ~= "string" then
+    amount = string.format("%.2f Kb", kb)
+  end
+  return string.format("%s (%s)", amount, launched[handle])
 end
 
-function command.GC(from, ti)
-  for handle in pairs(services) do
+function command.STAT(_, ticks)
+  reply(survey(ticks, "STAT", stat_label))
+end
+
+function command.MEM(_, ticks)
+  reply(survey(ticks, "MEM", memory_label))
+end
+
+function command.GC(source, ticks)
+  for handle in pairs(launched) do
     skynet.send(handle, "debug", "GC")
   end
-  return command.MEM(from, ti)
+  return command.MEM(source, ticks)
 end
 
 function command.KILL(_, handle)
   skynet.kill(handle)
-  local result = { [skynet.address(handle)] = tostring(services[handle]) }
-  services[handle] = nil
-  return result
+  local desc = launched[handle]
+  launched[handle] = nil
+  reply { [skynet.address(handle)] = tostring(desc) }
 end
 
--- sent by a service that exits (kill == false) or by skynet.kill (true)
-function command.REMOVE(_, handle, kill)
-  services[handle] = nil
-  local respond = starting[handle]
-  if respond then
-    -- still starting: its creator gets nil (exit) or an error (kill)
-    respond(not kill)
-    starting[handle] = nil
-    launch_session[handle] = nil
-  end
-  return NORET -- the sender may be gone already
-end
+---------------------------------------------------------------------------
+-- Protocols
 
-local function start_service(module, ...)
-  local args = table.concat({ ... }, " ")
-  local handle = skynet.launch(module, args)
-  local session = skynet.context()
-  local respond = skynet.response()
-  if not handle then
-    respond(false)
-    return
-  end
-  services[handle] = module .. " " .. args
-  starting[handle] = respond
-  launch_session[handle] = session
-  return handle
-end
-
-function command.LAUNCH(_, module, ...)
-  start_service(module, ...)
-  return NORET
-end
-
-function command.LOGLAUNCH(_, module, ...)
-  local handle = start_service(module, ...)
-  if handle then
-    core.command("LOGON", skynet.address(handle))
-  end
-  return NORET
-end
-
--- the new service failed to load or start
-function command.ERROR(handle)
-  local respond = starting[handle]
-  if respond then
-    respond(false)
-    starting[handle] = nil
-    launch_session[handle] = nil
-  end
-  services[handle] = nil
-  return NORET
-end
-
--- the new service's start function returned
-function command.LAUNCHOK(handle)
-  local respond = starting[handle]
-  if respond then
-    respond(true, handle)
-    starting[handle] = nil
-    launch_session[handle] = nil
-  end
-  return NORET
-end
-
--- which service is being launched for the LAUNCH request `session`
-function command.QUERY(_, session)
-  for handle, s in pairs(launch_session) do
-    if s == session then
-      return handle
-    end
-  end
-end
-
--- C services report the end of their init with a text message
-skynet.register_protocol {
-  name = "text",
-  id = skynet.PTYPE_TEXT,
-  unpack = skynet.tostring,
-  dispatch = function(_, source, text)
-    if text == "" then
-      command.LAUNCHOK(source)
-    elseif text == "ERROR" then
-      command.ERROR(source)
-    else
-      error("Invalid text command " .. text)
-    end
-  end,
+-- text message -> the command it stands for
+local TEXT_REPORTS = {
+  [""] = "LAUNCHOK",
+  ERROR = "ERROR",
 }
 
-skynet.dispatch("lua", function(_, source, cmd, ...)
-  local f = command[string.upper(cmd)]
-  if not f then
-    skynet.ret(skynet.pack { "Unknown command" })
-    return
+local function text_report(_, source, text)
+  local report = TEXT_REPORTS[text]
+  if report == nil then
+    error("Invalid text command " .. text)
   end
-  local result = f(source, ...)
-  if result ~= NORET then
-    skynet.ret(skynet.pack(result))
+  command[report](source)
+end
+
+skynet.register_protocol {
+  id = skynet.PTYPE_TEXT,
+  name = "text",
+  unpack = skynet.tostring,
+  dispatch = text_report,
+}
+
+skynet.dispatch("lua", function(_, source, name, ...)
+  local handler = command[string.upper(name)]
+  if handler then
+    return handler(source, ...)
   end
+  reply { "Unknown command" }
 end)
 
 skynet.start(function() end)
