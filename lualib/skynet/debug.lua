@@ -1,157 +1,177 @@
--- skynet.debug — the `debug` protocol every Lua service answers.
+-- skynet.debug — the `debug` protocol (id 9) that every Lua service serves.
 --
 -- Stands for the reference's lualib/skynet/debug.lua. skynet.lua calls
--- `init(skynet, export)` once while it loads; that registers protocol "debug"
--- (id 9) whose dispatch runs the commands below. `export` carries internals
--- of skynet.lua (dispatch, suspend, resume) for inject / remote debugging.
--- `reg_debugcmd(name, fn)` adds commands; built-in names take precedence.
+-- `init(skynet, internals)` once while it loads: that adds
+-- `skynet.info_func(f)` and registers the protocol. `internals` carries
+-- pieces of skynet.lua (`dispatch`, `suspend`, `resume`) that RUN (inject)
+-- and REMOTEDEBUG need. `reg_debugcmd(name, fn)` adds further commands; a
+-- built-in command of the same name wins. The commands, their answers and
+-- log lines are described in lua-api.md (debug protocol) and
+-- debug-console.md.
 
-local extra_commands = {}
+-- set by init: the skynet table and the internals of skynet.lua
+local api, internals
 
-local function build_commands(skynet, export, info)
-  local cmd = {}
+-- the function installed by skynet.info_func (INFO calls it)
+local info_provider
 
-  function cmd.MEM()
-    skynet.ret(skynet.pack(collectgarbage "count"))
-  end
+-- name -> handler(...) for the built-in commands and for reg_debugcmd ones
+local builtin = {}
+local added = {}
 
-  local collecting = false
-  function cmd.GC()
-    -- meant to be sent: no reply. Overlapping requests are ignored.
-    if collecting then
-      return
-    end
-    collecting = true
-    local before, t0 = collectgarbage "count", skynet.now()
-    collectgarbage "collect"
-    skynet.yield() -- let queued GC requests pass while we are marked busy
-    local after, t1 = collectgarbage "count", skynet.now()
-    skynet.error(string.format("GC %.2f Kb -> %.2f Kb, cost %.2f sec", before, after, (t1 - t0) / 100))
-    collecting = false
-  end
-
-  function cmd.STAT()
-    skynet.ret(skynet.pack {
-      task = skynet.task(),
-      mqlen = skynet.stat "mqlen",
-      cpu = skynet.stat "cpu",
-      message = skynet.stat "message",
-    })
-  end
-
-  function cmd.KILLTASK(name)
-    local co = skynet.killthread(name)
-    if co then
-      skynet.error(string.format("Kill %s", co))
-      skynet.ret()
-    else
-      skynet.error(string.format("Kill %s : Not found", name))
-      skynet.ret(skynet.pack "Not found")
-    end
-  end
-
-  function cmd.TASK(session)
-    if session then
-      skynet.ret(skynet.pack(skynet.task(session)))
-    else
-      local all = {}
-      skynet.task(all)
-      skynet.ret(skynet.pack(all))
-    end
-  end
-
-  function cmd.UNIQTASK()
-    skynet.ret(skynet.pack(skynet.uniqtask()))
-  end
-
-  function cmd.INFO(...)
-    local f = info.func
-    if f then
-      skynet.ret(skynet.pack(f(...)))
-    else
-      skynet.ret(skynet.pack(nil))
-    end
-  end
-
-  function cmd.EXIT()
-    skynet.exit()
-  end
-
-  function cmd.RUN(source, filename, ...)
-    local inject = require "skynet.inject"
-    local args = table.pack(...)
-    local ok, lines = inject(skynet, source, filename, args, export.dispatch, skynet.register_protocol)
-    collectgarbage "collect"
-    skynet.ret(skynet.pack(ok, table.concat(lines, "\n")))
-  end
-
-  function cmd.TERM(service)
-    -- a TERM request is never answered
-    skynet.ignoreret()
-    skynet.term(service)
-  end
-
-  function cmd.REMOTEDEBUG(...)
-    local remotedebug = require "skynet.remotedebug"
-    remotedebug.start(export, ...)
-  end
-
-  function cmd.SUPPORT(name)
-    return skynet.ret(skynet.pack(skynet.dispatch(name) ~= nil))
-  end
-
-  function cmd.PING()
-    return skynet.ret()
-  end
-
-  function cmd.LINK()
-    -- take the reply and never give it: the caller fails when we exit
-    skynet.response()
-  end
-
-  function cmd.TRACELOG(name, flag)
-    if type(name) ~= "string" then
-      name, flag = "lua", name
-    end
-    skynet.error(string.format("Turn trace log %s for %s", flag, name))
-    skynet.traceproto(name, flag)
-    skynet.ret()
-  end
-
-  return cmd
+local function answer(...)
+  return api.ret(api.pack(...))
 end
 
-local function init(skynet, export)
-  local info = {}
-  local commands -- built on first use
+---------------------------------------------------------------------------
+-- Questions about the service
 
-  function skynet.info_func(f)
-    info.func = f
+function builtin.PING()
+  return api.ret()
+end
+
+function builtin.MEM()
+  answer(collectgarbage "count")
+end
+
+local STAT_COUNTERS = { "mqlen", "cpu", "message" }
+
+function builtin.STAT()
+  local stat = { task = api.task() }
+  for _, counter in ipairs(STAT_COUNTERS) do
+    stat[counter] = api.stat(counter)
   end
+  answer(stat)
+end
 
-  local function debug_dispatch(_, _, name, ...)
-    commands = commands or build_commands(skynet, export, info)
-    local f = commands[name] or extra_commands[name]
-    if not f then
-      error(tostring(name))
-    end
-    return f(...)
+function builtin.INFO(...)
+  if not info_provider then
+    return answer(nil)
   end
+  answer(info_provider(...))
+end
 
+-- is there a dispatch function for protocol `name`?
+function builtin.SUPPORT(name)
+  return answer(api.dispatch(name) ~= nil)
+end
+
+-- without a session: every waiting coroutine and its traceback
+function builtin.TASK(session)
+  if session then
+    return answer(api.task(session))
+  end
+  local tasks = {}
+  api.task(tasks)
+  answer(tasks)
+end
+
+function builtin.UNIQTASK()
+  answer(api.uniqtask())
+end
+
+---------------------------------------------------------------------------
+-- Acting on the service
+
+function builtin.KILLTASK(threadname)
+  local killed = api.killthread(threadname)
+  if not killed then
+    api.error("Kill " .. tostring(threadname) .. " : Not found")
+    return answer "Not found"
+  end
+  api.error("Kill " .. tostring(killed))
+  api.ret()
+end
+
+-- Sent, not called: no answer. While one collection is in progress further
+-- GC requests are dropped.
+local collecting = false
+
+local function usage()
+  return collectgarbage "count", api.now()
+end
+
+function builtin.GC()
+  if collecting then
+    return
+  end
+  collecting = true
+  local kb_before, ticks_before = usage()
+  collectgarbage "collect"
+  -- give queued GC requests the chance to arrive (and be dropped)
+  api.yield()
+  local kb_after, ticks_after = usage()
+  collecting = false
+  api.error(string.format("GC %.2f Kb -> %.2f Kb, cost %.2f sec", kb_before, kb_after,
+    (ticks_after - ticks_before) / 100))
+end
+
+function builtin.EXIT()
+  api.exit()
+end
+
+-- Calls waiting on `service` fail. Never answered.
+function builtin.TERM(service)
+  api.ignoreret()
+  api.term(service)
+end
+
+-- Takes the reply and never gives it: the caller's call fails once this
+-- service exits.
+function builtin.LINK()
+  api.response()
+end
+
+-- TRACELOG([proto,] flag): proto defaults to "lua"
+function builtin.TRACELOG(proto, flag)
+  if type(proto) ~= "string" then
+    proto, flag = "lua", proto
+  end
+  api.error(string.format("Turn trace log %s for %s", flag, proto))
+  api.traceproto(proto, flag)
+  api.ret()
+end
+
+-- Runs injected source; answers (ok, the printed lines joined by "\n").
+function builtin.RUN(source, filename, ...)
+  local inject = require "skynet.inject"
+  local ok, printed = inject(api, source, filename, table.pack(...), internals.dispatch, api.register_protocol)
+  collectgarbage "collect"
+  answer(ok, table.concat(printed, "\n"))
+end
+
+-- Enters the interactive debugger (console `debug`); answered when it is
+-- left.
+function builtin.REMOTEDEBUG(...)
+  require("skynet.remotedebug").start(internals, ...)
+end
+
+---------------------------------------------------------------------------
+
+local function debug_dispatch(_, _, name, ...)
+  local handler = builtin[name] or added[name]
+  assert(handler, name)
+  handler(...)
+end
+
+local M = {}
+
+function M.reg_debugcmd(name, fn)
+  added[name] = fn
+end
+
+function M.init(skynet, export)
+  api, internals = skynet, export
+  skynet.info_func = function(f)
+    info_provider = f
+  end
   skynet.register_protocol {
+    id = skynet.PTYPE_DEBUG,
     name = "debug",
-    id = assert(skynet.PTYPE_DEBUG),
-    pack = assert(skynet.pack),
-    unpack = assert(skynet.unpack),
+    pack = skynet.pack,
+    unpack = skynet.unpack,
     dispatch = debug_dispatch,
   }
 end
 
-local function reg_debugcmd(name, fn)
-  extra_commands[name] = fn
-end
-
-return {
-  init = init,
-  reg_debugcmd = reg_debugcmd,
-}
+return M

@@ -1,75 +1,95 @@
 -- skynet.inject — run a piece of Lua source inside a live service.
 --
 -- Stands for the reference's lualib/skynet/inject.lua; used by the debug
--- command RUN (console `inject`). The chunk sees the service's globals plus:
---   print  collects output lines instead of writing to stdout
---          (values tostring'd, TAB separated, stopping at the first nil);
---   _U     the tables found among the upvalues of the given functions,
---          following upvalues that are functions (skynet internals, `proto`);
---   _P     per protocol name, the upvalue tables of its dispatch function.
--- Returns true, lines — or false, lines followed by the error message.
+-- command RUN (console `inject`). The module is a function
+--   inject(skynet, source, filename, args, root_functions...)
+--     -> true, lines | false, lines (the last line is the error)
+-- The chunk (named "@filename", or "=(load)" without a file name) runs with
+-- `args` as its varargs, in an environment that falls back to the service's
+-- globals and adds:
+--   print  appends a line to the result (values tostring'd, TAB separated,
+--          up to the first nil) instead of writing to stdout;
+--   _U     by name, the tables found among the upvalues of the root
+--          functions, descending through upvalues that are functions;
+--   _P     per protocol name, the same for its dispatch function (functions
+--          already walked for _U are not walked again).
 
-local function collect_upvalue_tables(into, func, seen)
-  local i = 1
-  while true do
-    local name, value = debug.getupvalue(func, i)
+-- Walks the upvalues of `root` depth first: every table found is stored in
+-- `into` under its upvalue name (a later find of the same name replaces an
+-- earlier one); every function not in `seen` yet is marked and walked
+-- before the walk goes on with the next upvalue.
+local function gather_tables(into, root, seen)
+  local stack = { { fn = root, index = 1 } }
+  while #stack > 0 do
+    local frame = stack[#stack]
+    local name, value = debug.getupvalue(frame.fn, frame.index)
     if name == nil then
-      return
-    end
-    local kind = type(value)
-    if kind == "table" then
-      into[name] = value
-    elseif kind == "function" and not seen[value] then
-      seen[value] = true
-      collect_upvalue_tables(into, value, seen)
-    end
-    i = i + 1
-  end
-end
-
-return function(skynet, source, filename, args, ...)
-  local chunkname = filename and ("@" .. filename) or "=(load)"
-  local lines = {}
-
-  local function print(...)
-    local parts = {}
-    local values = { ... }
-    local i = 1
-    while values[i] ~= nil do
-      parts[i] = tostring(values[i])
-      i = i + 1
-    end
-    lines[#lines + 1] = table.concat(parts, "\t")
-  end
-
-  local seen = {}
-  local upvalues = {}
-  for _, func in ipairs { ... } do
-    collect_upvalue_tables(upvalues, func, seen)
-  end
-
-  local by_proto = {}
-  local protocols = upvalues.proto
-  if protocols then
-    for _, class in pairs(protocols) do
-      local name, dispatch = class.name, class.dispatch
-      if name and dispatch and not by_proto[name] then
-        local t = {}
-        by_proto[name] = t
-        collect_upvalue_tables(t, dispatch, seen)
+      stack[#stack] = nil
+    else
+      frame.index = frame.index + 1
+      if type(value) == "table" then
+        into[name] = value
+      elseif type(value) == "function" and not seen[value] then
+        seen[value] = true
+        stack[#stack + 1] = { fn = value, index = 1 }
       end
     end
   end
+end
 
-  local env = setmetatable({ print = print, _U = upvalues, _P = by_proto }, { __index = _ENV })
-  local chunk, err = load(source, chunkname, "bt", env)
-  if not chunk then
-    return false, { err }
+-- A print replacement and the lines it collects.
+local function line_collector()
+  local lines = {}
+  local function print(...)
+    local texts = {}
+    for i = 1, select("#", ...) do
+      local v = (select(i, ...))
+      if v == nil then
+        break
+      end
+      texts[i] = tostring(v)
+    end
+    lines[#lines + 1] = table.concat(texts, "\t")
   end
-  local ok, failure = skynet.pcall(chunk, table.unpack(args, 1, args.n))
-  if not ok then
-    lines[#lines + 1] = tostring(failure)
-    return false, lines
+  return print, lines
+end
+
+-- _U and _P for the given root functions.
+local function reachable_tables(roots)
+  local seen = {}
+  local all = {}
+  for _, fn in ipairs(roots) do
+    gather_tables(all, fn, seen)
   end
-  return true, lines
+  local per_protocol = {}
+  for _, class in pairs(all.proto or {}) do
+    local pname, dispatch = class.name, class.dispatch
+    if pname and dispatch and per_protocol[pname] == nil then
+      per_protocol[pname] = {}
+      gather_tables(per_protocol[pname], dispatch, seen)
+    end
+  end
+  return all, per_protocol
+end
+
+return function(skynet, source, filename, args, ...)
+  local print, lines = line_collector()
+  local u, p = reachable_tables { ... }
+  local env = setmetatable({ print = print, _U = u, _P = p }, { __index = _ENV })
+
+  local chunkname = "=(load)"
+  if filename then
+    chunkname = "@" .. filename
+  end
+  local chunk, compile_error = load(source, chunkname, "bt", env)
+  if chunk == nil then
+    return false, { compile_error }
+  end
+
+  local ran, failure = skynet.pcall(chunk, table.unpack(args, 1, args.n))
+  if ran then
+    return true, lines
+  end
+  table.insert(lines, tostring(failure))
+  return false, lines
 end
