@@ -1,45 +1,54 @@
--- debug_agent — one interactive debugging session (console `debug address`).
+-- debug_agent — the console side of one interactive debugging session.
 --
--- Stands for the reference's service/debug_agent.lua. debug_console launches
--- it per `debug` command and talks to it with the "lua" protocol:
---   start(address, fd)  attach to `address` (debug REMOTEDEBUG with the
---                       console connection and the channel's handle); answers
---                       true once the target leaves debug mode, or
---                       false, "Debugger attach failed"; then the agent exits.
---   cmd(line)           hand one console line to the target (no answer).
---   ping()              answers nothing: tells the console the agent is alive.
+-- Stands for the reference's service/debug_agent.lua. debug_console
+-- launches one per `debug address` command and talks to it over "lua":
+--   start(address, fd)  logs "Attach to :<address>", makes a debug channel
+--                       and sends debug REMOTEDEBUG(fd, channel handle) to
+--                       the target. Answered when the target leaves debug
+--                       mode: true, or false, "Debugger attach failed" when
+--                       that request failed. The agent exits afterwards.
+--   cmd(line)           queues one console line for the target (no answer)
+--   ping()              empty answer; the console uses it to notice that
+--                       the agent is gone.
 
 local skynet = require "skynet"
 local debugchannel = require "skynet.debugchannel"
 
-local channel -- the writing side, made by start
+-- the writing side of the channel (made by start)
+local channel
 
-local handlers = {}
+-- Makes the channel and returns the handle the target connects with.
+local function open_channel()
+  local writer, handle = debugchannel.create()
+  channel = writer
+  return handle
+end
 
-function handlers.start(address, fd)
+local requests = {}
+
+function requests.start(address, fd)
   assert(channel == nil, "start more than once")
   skynet.error(string.format("Attach to :%08x", address))
-  local handle
-  channel, handle = debugchannel.create()
-  -- returns when the target leaves debug mode ("cont" or the console closed)
-  if pcall(skynet.call, address, "debug", "REMOTEDEBUG", fd, handle) then
-    skynet.ret(skynet.pack(true))
+  local attached = pcall(skynet.call, address, "debug", "REMOTEDEBUG", fd, open_channel())
+  if attached then
+    skynet.retpack(true)
   else
-    skynet.ret(skynet.pack(false, "Debugger attach failed"))
+    skynet.retpack(false, "Debugger attach failed")
   end
   skynet.exit()
 end
 
-function handlers.cmd(line)
+function requests.cmd(line)
   channel:write(line)
 end
 
-function handlers.ping()
+function requests.ping()
   skynet.ret()
 end
 
-skynet.start(function()
-  skynet.dispatch("lua", function(_, _, name, ...)
-    handlers[name](...)
-  end)
+skynet.dispatch("lua", function(_, _, request, ...)
+  local handler = requests[request]
+  handler(...)
 end)
+
+skynet.start(function() end)

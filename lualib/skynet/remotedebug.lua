@@ -1,318 +1,347 @@
--- skynet.remotedebug — the debugged side of console `debug address`.
+-- skynet.remotedebug — the debugged side of the console's `debug address`.
 --
--- Stands for the reference's lualib/skynet/remotedebug.lua. The debug
--- command REMOTEDEBUG(fd, handle) calls `start(export, fd, handle)`: the
--- service enters debug mode, attaches to the debug_agent's channel and,
--- before every message it dispatches (a timer wakes it every 0.1 s), runs the
--- console lines found there. Output goes straight to the console socket `fd`.
+-- Stands for the reference's lualib/skynet/remotedebug.lua (behaviour in
+-- debug-console.md, "debug address"). The debug command REMOTEDEBUG(fd,
+-- handle) calls `start(internals, fd, handle)`: the service logs "Enter debug
+-- mode", connects to the debug_agent's channel and, until the console sends
+-- "cont", looks at that channel before every message it dispatches (a timer
+-- makes sure that happens at least every 0.1 s). Output goes straight to the
+-- console socket `fd`; the prompt is written whenever it is due.
 --
--- A line is evaluated in the service: first as `return <line>` (its values are
--- printed), else as a statement. Globals are the service's; `print` writes to
--- the console; `watch(protoname [, cond])` breaks on the next message of that
--- protocol (for which `cond(...)`, if given, is true). While stopped in a
--- break: `s` steps into, `n` steps over, `c` continues, and other lines are
--- evaluated in the stopped frame (`_CO` is the stopped coroutine). `cont`
--- leaves debug mode and answers the REMOTEDEBUG request.
+-- A console line is evaluated inside the service, first as `return <line>`
+-- (values printed TAB-terminated), else as a statement. Globals are the
+-- service's; `print` writes to the console; `watch(protoname [, cond])`
+-- arms a break on the next message of that protocol (for which `cond(...)`
+-- holds, when given). While a coroutine is stopped at a break the prompt is
+-- `<source>(<line>)>`: `s` steps into, `n` steps over, `c` continues, and
+-- other lines are evaluated in the stopped frame (`_CO` = the coroutine).
+-- "cont" leaves debug mode ("Leave debug mode") and answers REMOTEDEBUG.
 
 local skynet = require "skynet"
-local debugchannel = require "skynet.debugchannel"
-local socketdriver = require "skynet.socketdriver"
 local injectrun = require "skynet.injectcode"
+local socketdriver = require "skynet.socketdriver"
+local debugchannel = require "skynet.debugchannel"
 
+-- like debug.sethook, but a hook returning true yields the coroutine
 local sethook = debugchannel.sethook
-local getinfo, getupvalue, setupvalue = debug.getinfo, debug.getupvalue, debug.setupvalue
-local corunning = coroutine.running
-local sformat = string.format
 
-local M = {}
+-- the upvalue of skynet.dispatch_message that handles one message
+local ROUTE_UPVALUE = "route"
 
--- the upvalue of skynet.dispatch_message that routes one message
-local ROUTE = "route"
+-- frames in skynet.lua are stepped over even by `s`; reaching a line of this
+-- file again means the watched dispatch function has returned
+local SKYNET_SOURCE = debug.getinfo(skynet.start, "S").short_src
+local THIS_SOURCE = debug.getinfo(1, "S").short_src
 
-local session -- the debug session in progress (nil when not debugging)
+-- the Debugger of the session in progress (nil when not debugging)
+local active
 
--- Index of the upvalue `name` of `func`, or nil.
-local function upvalue_index(func, name)
-  local i = 1
-  while true do
-    local n = getupvalue(func, i)
-    if n == nil then
+-- The index and value of the upvalue called `wanted` of `fn`.
+local function find_upvalue(fn, wanted)
+  for index = 1, math.huge do
+    local name, value = debug.getupvalue(fn, index)
+    if name == nil then
       return nil
     end
-    if n == name then
-      return i
+    if name == wanted then
+      return index, value
     end
-    i = i + 1
-  end
-end
-
-local function upvalue(func, name)
-  local i = upvalue_index(func, name)
-  if i then
-    return select(2, getupvalue(func, i))
   end
 end
 
 local function home_prompt()
-  return sformat(":%08x>", skynet.self())
+  return string.format(":%08x>", skynet.self())
 end
 
--- the sources a stepping break never stops in
-local skynet_source = getinfo(skynet.start, "S").short_src
-local own_source = getinfo(upvalue_index, "S").short_src
-
----------------------------------------------------------------------------
--- Evaluating console lines
-
-local function show(print, ok, ...)
-  if ok then
-    print(...)
+-- A print for the console: every value followed by a TAB, then a newline
+-- ("2\t\n"; no values: "\n").
+local function console_writer(fd)
+  return function(...)
+    local pieces = {}
+    for i = 1, select("#", ...) do
+      pieces[i] = tostring((select(i, ...))) .. "\t"
+    end
+    pieces[#pieces + 1] = "\n"
+    socketdriver.send(fd, table.concat(pieces))
   end
-  return ok
 end
 
--- Runs `line` at stack `level` of coroutine `co`, as an expression first.
+-- Evaluates `line` in frame `level` of `co` (for the running coroutine,
+-- level 0 is this function): as an expression if it compiles as one, else
+-- as a statement. Prints the values, or the error.
 local function evaluate(print, line, env, co, level)
-  if not show(print, injectrun("return " .. line, co, level, env)) then
-    print(select(2, injectrun(line, co, level, env)))
+  local values = table.pack(injectrun("return " .. line, co, level, env))
+  if values[1] then
+    print(table.unpack(values, 2, values.n))
+    return
+  end
+  print(select(2, injectrun(line, co, level, env)))
+end
+
+---------------------------------------------------------------------------
+-- Hooks. Each coroutine stopped (or about to stop) at a break has a `stop`
+-- record in the active debugger:
+--   fresh      a call or return happened since the last line event, so the
+--              source file has to be looked up again
+--   source     short_src of the function being stepped through
+--   step_over  `n` (true) or `s` (false) was the last step command
+--   depth      calls entered while a step skips them
+--   halted     the coroutine is yielded at a break, waiting for a command
+
+local function running_stop()
+  local dbg = active
+  if dbg == nil then
+    return nil
+  end
+  local co = coroutine.running()
+  return dbg, co, dbg.stops[co]
+end
+
+local step_hook
+
+-- While a step runs through a call it does not stop in: follow the call
+-- depth and go back to stepping once the skipped call has returned.
+local DEPTH_CHANGE = { call = 1, ["return"] = -1 }
+
+local function skip_hook(event)
+  local _, _, stop = running_stop()
+  local change = DEPTH_CHANGE[event]
+  if stop == nil or change == nil then
+    return
+  end
+  stop.depth = stop.depth + change
+  if stop.depth == 0 then
+    stop.fresh = true
+    sethook(step_hook, "crl")
+  end
+end
+
+-- While stepping: stop (yield) at every new line; calls are skipped on `n`
+-- and when they go into skynet.lua.
+function step_hook(event, line)
+  local dbg, co, stop = running_stop()
+  if stop == nil then
+    return
+  end
+  local where = debug.getinfo(2, "S").short_src
+  if event == "line" then
+    return dbg:arrive(co, stop, where, line)
+  end
+  stop.fresh = true
+  if event ~= "return" and (stop.step_over or where == SKYNET_SOURCE) then
+    stop.depth = 1
+    sethook(skip_hook, "cr")
   end
 end
 
 ---------------------------------------------------------------------------
--- Breaks (watch) and stepping
+-- The debugger (one per session)
 
--- per stopped-or-watched coroutine: { fresh = bool, step_over = bool, depth = n }
-local breaks = {}
+local Debugger = {}
+Debugger.__index = Debugger
 
--- protocol class -> its own dispatch, for watches not fired yet
-local watches = {}
-
-local stepping
-
--- Hook while a step skips a call: back to stepping once it returned.
-local function skipping(event)
-  local ctx = breaks[corunning()]
-  if ctx == nil then
-    return
-  end
-  if event == "return" then
-    ctx.depth = ctx.depth - 1
-    if ctx.depth == 0 then
-      ctx.fresh = true
-      sethook(stepping, "crl")
-    end
-  elseif event == "call" then
-    ctx.depth = ctx.depth + 1
-  end
+function Debugger:set_prompt(text)
+  self.prompt = text
+  self.prompt_due = true
 end
 
--- Hook while stepping: stops (yields the coroutine) at each new line.
-function stepping(event, line)
-  local co = corunning()
-  local ctx = breaks[co]
-  if ctx == nil then
-    return
-  end
-  if event == "line" then
-    if ctx.fresh then
-      ctx.fresh = false
-      ctx.source = getinfo(2, "S").short_src
-      if ctx.source == own_source then
-        -- back in the watch wrapper: the watched dispatch has finished
-        breaks[co] = nil
-        sethook()
-        session.set_prompt(home_prompt())
-        return
-      end
+-- A stepping coroutine reached `line` of `where`; true makes it yield.
+function Debugger:arrive(co, stop, where, line)
+  if stop.fresh then
+    stop.fresh = false
+    stop.source = where
+    if where == THIS_SOURCE then
+      -- back in the watch wrapper: the watched dispatch has returned
+      self.stops[co] = nil
+      sethook()
+      self:set_prompt(home_prompt())
+      return
     end
-    session.set_prompt(sformat("%s(%d)>", ctx.source, line))
-    return true -- yield: wait for the next console command
   end
-  ctx.fresh = true
-  if event ~= "return" and (ctx.step_over or getinfo(2, "S").short_src == skynet_source) then
-    ctx.depth = 1
-    sethook(skipping, "cr")
-  end
+  stop.halted = true
+  self:set_prompt(string.format("%s(%d)>", stop.source, line))
+  return true
 end
 
--- Arms a break in the running coroutine at the first line of `target`.
-local function arm(target)
-  local co = corunning()
-  local ctx = { fresh = true, step_over = false, depth = 0 }
-  breaks[co] = ctx
+-- Lets a halted coroutine run on until it stops again (or finishes).
+function Debugger:run_on(co, stop)
+  stop.halted = false
+  self.internals.suspend(co, self.internals.resume(co))
+end
+
+-- Installs a break in the running coroutine at the first line of `target`.
+function Debugger:arm(target)
+  self.stops[coroutine.running()] = { fresh = true, step_over = false, depth = 0, halted = false }
   sethook(function(event)
-    if event == "call" and getinfo(2, "f").func == target then
-      sethook(stepping, "crl")
+    if event == "call" and debug.getinfo(2, "f").func == target then
+      sethook(step_hook, "crl")
     end
   end, "c")
 end
 
-local function watch(protoname, cond)
-  local proto = upvalue(skynet.register_protocol, "proto")
-  assert(proto, "Can't find proto table")
-  local p = proto[protoname]
-  if p == nil then
-    return "No " .. protoname
+-- The class of protocol `protoname` and its own dispatch function; or nil
+-- and the text watch() answers with.
+local function watch_target(protoname)
+  local _, protocols = find_upvalue(skynet.register_protocol, "proto")
+  assert(protocols, "Can't find proto table")
+  local class = protocols[protoname]
+  if class == nil then
+    return nil, "No " .. protoname
   end
-  local dispatch = p.dispatch_origin or p.dispatch
-  if dispatch == nil then
-    return "No dispatch"
+  -- an earlier watch may have wrapped the dispatch already
+  local own = class.dispatch_origin or class.dispatch
+  if own == nil then
+    return nil, "No dispatch"
   end
-  p.dispatch_origin = dispatch
-  p.dispatch = function(...)
-    if session and (not cond or cond(...)) then
-      p.dispatch = dispatch
-      watches[p] = nil
-      arm(dispatch)
+  return class, own
+end
+
+-- watch(protoname [, cond]) as seen by console lines: the next message of
+-- that protocol (passing `cond`) stops at the first line of its dispatch.
+function Debugger:watch(protoname, cond)
+  local class, own = watch_target(protoname)
+  if class == nil then
+    return own
+  end
+  local function one_shot(...)
+    if active == self and (not cond or cond(...)) then
+      class.dispatch = own
+      self.watches[class] = nil
+      self:arm(own)
     end
-    dispatch(...)
+    own(...)
   end
-  watches[p] = dispatch
+  class.dispatch_origin = own
+  class.dispatch = one_shot
+  self.watches[class] = own
 end
 
--- Takes back the watches that did not fire.
-local function unwatch()
-  for p, dispatch in pairs(watches) do
-    p.dispatch = dispatch
-  end
-  watches = {}
-end
+-- `s` / `n` / `c` at a break; false for any other line.
+local STEP_OVER = { s = false, n = true }
 
-local function continue(co, ctx, step_over)
-  ctx.step_over = step_over
-  session.export.suspend(co, session.export.resume(co))
-end
-
-local break_commands = {}
-
-function break_commands.s(co, ctx)
-  continue(co, ctx, false)
-end
-
-function break_commands.n(co, ctx)
-  continue(co, ctx, true)
-end
-
-function break_commands.c(co)
-  sethook(co)
-  breaks[co] = nil
-  session.set_prompt(home_prompt())
-  session.export.suspend(co, session.export.resume(co))
-end
-
--- Clears every break; the coroutines stopped in one run on.
-local function release_breaks()
-  local stopped = breaks
-  breaks = {}
-  for co in pairs(stopped) do
+function Debugger:break_command(co, stop, line)
+  local over = STEP_OVER[line]
+  if over ~= nil then
+    stop.step_over = over
+  elseif line == "c" then
     sethook(co)
+    self.stops[co] = nil
+    self:set_prompt(home_prompt())
+  else
+    return false
   end
-  for co in pairs(stopped) do
-    if coroutine.status(co) == "suspended" then
-      session.export.suspend(co, session.export.resume(co))
-    end
-  end
+  self:run_on(co, stop)
+  return true
 end
 
----------------------------------------------------------------------------
--- The session
-
--- `print` for the console: the values tostring'd and a final newline, all
--- joined by TAB ("2\t\n"; no values: "\n"), as the reference's redirected print.
-local function console_print(fd)
-  return function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do
-      parts[i] = tostring(parts[i])
+-- the coroutine halted at a break, if any
+function Debugger:halted()
+  for co, stop in pairs(self.stops) do
+    if stop.halted then
+      return co, stop
     end
-    parts[parts.n + 1] = "\n"
-    socketdriver.send(fd, table.concat(parts, "\t", 1, parts.n + 1))
   end
 end
 
-local function leave()
-  local s = session
-  unwatch()
-  release_breaks()
-  setupvalue(s.dispatch, s.route_index, s.route)
-  session = nil
-  s.channel = nil
-  skynet.error "Leave debug mode"
-  s.respond(true)
+function Debugger:handle(line)
+  local co, stop = self:halted()
+  if co == nil then
+    -- in the frame of pcall (a C function): only globals and env are seen
+    pcall(evaluate, self.print, line, self.env, coroutine.running(), 1)
+  elseif not self:break_command(co, stop, line) then
+    self.break_env._CO = co
+    evaluate(self.print, line, self.break_env, co, 0)
+  end
 end
 
--- Runs the console lines waiting in the channel (called before every
--- dispatched message while debugging).
-local function poll(s)
-  while true do
-    if s.prompt_due then
-      s.prompt_due = false
-      socketdriver.send(s.fd, s.prompt)
+-- The console lines waiting in the channel; the prompt is written first
+-- whenever it is due.
+function Debugger:waiting_lines()
+  return function()
+    if self.prompt_due then
+      self.prompt_due = false
+      socketdriver.send(self.fd, self.prompt)
     end
-    local line = s.channel:read()
-    if line == nil then
-      return
-    end
+    return self.channel:read()
+  end
+end
+
+-- Runs before every dispatched message while debugging.
+function Debugger:poll()
+  for line in self:waiting_lines() do
     if line == "cont" then
-      return leave()
+      return self:leave()
     end
     if line ~= "" then
-      local co, ctx = next(breaks)
-      if co == nil then
-        -- level 3 is the pcall running the dispatch wrapper (evaluate 0,
-        -- poll 1, wrapper 2): a C frame, so only globals and `env` are seen
-        evaluate(s.print, line, s.env, corunning(), 3)
-      else
-        local command = break_commands[line]
-        if command then
-          command(co, ctx)
-        else
-          s.break_env._CO = co
-          evaluate(s.print, line, s.break_env, co, 0)
-        end
-      end
+      self:handle(line)
     end
-    s.prompt_due = true
+    self.prompt_due = true
   end
 end
 
-function M.start(export, fd, handle)
-  assert(session == nil, "Already in debug mode")
-  local dispatch = export.dispatch
-  local route_index = upvalue_index(dispatch, ROUTE)
+function Debugger:leave()
+  -- watches that did not fire give their protocol its dispatch back
+  for class, original in pairs(self.watches) do
+    class.dispatch = original
+  end
+  self.watches = {}
+  -- breaks are dropped; coroutines halted at one run on
+  local stops = self.stops
+  self.stops = {}
+  for co in pairs(stops) do
+    sethook(co)
+  end
+  for co, stop in pairs(stops) do
+    if stop.halted then
+      self:run_on(co, stop)
+    end
+  end
+  debug.setupvalue(self.internals.dispatch, self.route_index, self.route)
+  active = nil
+  self.channel = nil
+  skynet.error "Leave debug mode"
+  self.respond(true)
+end
+
+local M = {}
+
+function M.start(internals, fd, handle)
+  assert(active == nil, "Already in debug mode")
+  local route_index, route = find_upvalue(internals.dispatch, ROUTE_UPVALUE)
   assert(route_index, "Can't hook the message dispatcher")
   skynet.error "Enter debug mode"
   local channel = debugchannel.connect(handle)
-  local print = console_print(fd)
-  local s = {
-    export = export,
+  local print = console_writer(fd)
+  local dbg = setmetatable({
+    internals = internals,
     fd = fd,
     channel = channel,
-    print = print,
-    env = { print = print, watch = watch },
-    break_env = { print = print },
-    dispatch = dispatch,
-    route_index = route_index,
-    route = select(2, getupvalue(dispatch, route_index)),
     respond = skynet.response(),
+    route_index = route_index,
+    route = route,
+    print = print,
+    break_env = { print = print },
+    stops = {},
+    watches = {},
     prompt = home_prompt(),
     prompt_due = true,
+  }, Debugger)
+  dbg.env = {
+    print = print,
+    watch = function(...)
+      return dbg:watch(...)
+    end,
   }
-  function s.set_prompt(text)
-    s.prompt = text
-    s.prompt_due = true
-  end
-  session = s
+  active = dbg
 
-  local route = s.route
-  setupvalue(dispatch, route_index, function(...)
-    poll(s)
+  debug.setupvalue(internals.dispatch, route_index, function(...)
+    dbg:poll()
     route(...)
   end)
 
-  -- wake up every 0.1 s to look at the channel while debugging
+  -- a message at least every 0.1 s while debugging, so lines get read
   local function tick()
-    if session == s then
+    if active == dbg then
       skynet.timeout(10, tick)
     end
   end
