@@ -1,83 +1,94 @@
--- cdummy — the harbor slave of a single node (`harbor = 0`).
+-- cdummy — the harbor slave of a node that runs alone (`harbor = 0`).
 --
--- Stands for the reference's service/cdummy.lua. Named `.cslave` by
--- bootstrap; it starts the native `harbor` service and keeps the node's
--- global names: REGISTER binds one (and tells the harbor service), QUERYNAME
--- answers at once or as soon as the name gets registered. LINK answers at
--- once; CONNECT is meaningless here and only logs.
+-- Stands for the reference's service/cdummy.lua; bootstrap names it
+-- `.cslave`. It launches the native `harbor` service and is the keeper of
+-- the node's global names:
+--   REGISTER name handle  binds a global name (once) and tells the harbor
+--                         service, as a message from the named service
+--   QUERYNAME name        ".name": the local handle; a global name: its
+--                         handle, answered as soon as it is registered
+--   LINK                  answered at once (there is no other harbor)
+--   CONNECT               only logs: single node mode has no other harbors
+-- Text messages from the harbor service are ignored.
 
-local skynet = require "skynet.manager"
+local skynet = require "skynet"
+require "skynet.manager" -- skynet.launch
 
-local names = {} -- global name -> handle
-local askers = {} -- global name -> response closures waiting for it
+-- global name -> handle
+local global_names = {}
+-- global name -> response closures of QUERYNAME requests waiting for it
+local waiting_queries = {}
+-- the native harbor service
 local harbor_service
-local command = {}
 
-skynet.register_protocol {
-  name = "harbor",
-  id = skynet.PTYPE_HARBOR,
-  pack = function(...) return ... end,
-  unpack = skynet.tostring,
-}
+-- harbor and text messages are plain strings both ways
+for pname, ptype in pairs { harbor = skynet.PTYPE_HARBOR, text = skynet.PTYPE_TEXT } do
+  skynet.register_protocol {
+    id = ptype,
+    name = pname,
+    pack = function(...)
+      return ...
+    end,
+    unpack = skynet.tostring,
+  }
+end
 
-skynet.register_protocol {
-  name = "text",
-  id = skynet.PTYPE_TEXT,
-  pack = function(...) return ... end,
-  unpack = skynet.tostring,
-}
-
-function command.REGISTER(name, handle)
-  assert(names[name] == nil)
-  names[name] = handle
-  local waiting = askers[name]
-  if waiting then
-    askers[name] = nil
-    for _, respond in ipairs(waiting) do
-      respond(true, handle)
-    end
+local function wait_for(name)
+  local queue = waiting_queries[name]
+  if queue == nil then
+    queue = {}
+    waiting_queries[name] = queue
   end
-  -- the harbor service learns the name as a message from its owner
+  queue[#queue + 1] = skynet.response()
+end
+
+local function answer_waiting(name, handle)
+  local queue = waiting_queries[name]
+  waiting_queries[name] = nil
+  for _, respond in ipairs(queue or {}) do
+    respond(true, handle)
+  end
+end
+
+local requests = {}
+
+function requests.REGISTER(name, handle)
+  assert(global_names[name] == nil)
+  global_names[name] = handle
+  answer_waiting(name, handle)
+  -- the harbor service learns the name from its owner
   skynet.redirect(harbor_service, handle, "harbor", 0, "N " .. name)
 end
 
-function command.QUERYNAME(name)
+function requests.QUERYNAME(name)
   if name:sub(1, 1) == "." then
-    skynet.ret(skynet.pack(skynet.localname(name)))
-    return
+    return skynet.retpack(skynet.localname(name))
   end
-  local handle = names[name]
-  if handle then
-    skynet.ret(skynet.pack(handle))
-    return
+  local handle = global_names[name]
+  if handle == nil then
+    return wait_for(name)
   end
-  local waiting = askers[name]
-  if not waiting then
-    waiting = {}
-    askers[name] = waiting
-  end
-  waiting[#waiting + 1] = skynet.response()
+  skynet.retpack(handle)
 end
 
-function command.LINK()
+function requests.LINK()
   skynet.ret()
 end
 
-function command.CONNECT()
+function requests.CONNECT()
   skynet.error "Can't connect to other harbor in single node mode"
 end
+
+skynet.dispatch("lua", function(_, _, request, ...)
+  local handler = assert(requests[request])
+  handler(...)
+end)
+
+-- nothing in the harbor service's text reports needs an answer here
+skynet.dispatch("text", function() end)
 
 skynet.start(function()
   local harbor_id = tonumber(skynet.getenv "harbor")
   assert(harbor_id == 0)
-
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    local f = assert(command[cmd])
-    f(...)
-  end)
-  skynet.dispatch("text", function()
-    -- the harbor service's text commands need no answer in a single node
-  end)
-
   harbor_service = assert(skynet.launch("harbor", harbor_id, skynet.self()))
 end)
