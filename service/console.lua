@@ -1,47 +1,48 @@
--- console — starts services named on the node's standard input.
+-- console — launches the services named on the node's standard input.
 --
--- Stands for the reference's service/console.lua. Each line of stdin is a
--- service to launch: "name args..." runs skynet.newservice with that line,
--- "snax name args..." starts a snax service. Failures are logged by the
--- launcher and otherwise ignored. The console stops reading when stdin
--- closes.
+-- Stands for the reference's service/console.lua. Every line read from
+-- stdin names a service to start: "name args..." goes to skynet.newservice
+-- as it is, "snax name args..." starts a snax service. A launch that fails
+-- is only logged (by the launcher); an empty line is skipped. Reading stops
+-- when stdin is closed (or cannot be read at all).
 
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 
-local function words_of(line)
-  local words = {}
-  for w in line:gmatch "%S+" do
-    words[#words + 1] = w
-  end
-  return words
+local function start_snax(...)
+  local snax = require "skynet.snax"
+  return snax.newservice(...)
 end
 
-local function read_commands()
-  local stdin, err = socket.stdin()
+local function launch(line)
+  if line:match "^%s*(%S*)" == "snax" then
+    local words = {}
+    for word in line:gmatch "%S+" do
+      words[#words + 1] = word
+    end
+    pcall(start_snax, table.unpack(words, 2))
+  elseif line ~= "" then
+    pcall(skynet.newservice, line)
+  end
+end
+
+local function read_stdin()
+  local stdin, why = socket.stdin()
   if not stdin then
     -- e.g. stdin is /dev/null, which cannot be polled
-    skynet.error("console: can't read stdin", err)
+    skynet.error("console: can't read stdin", why)
     return
   end
-  while true do
-    local line = socket.readline(stdin, "\n")
-    if not line then
-      break
-    end
-    local words = words_of(line)
-    if words[1] == "snax" then
-      pcall(function()
-        local snax = require "skynet.snax"
-        snax.newservice(table.unpack(words, 2))
-      end)
-    elseif line ~= "" then
-      pcall(skynet.newservice, line)
-    end
+  -- readline gives false once stdin is closed
+  local function next_line()
+    return socket.readline(stdin, "\n") or nil
+  end
+  for line in next_line do
+    launch(line)
   end
   socket.close(stdin)
 end
 
 skynet.start(function()
-  skynet.fork(read_commands)
+  skynet.fork(read_stdin)
 end)
