@@ -8,10 +8,15 @@
 -- publications as copies. The nodes meet through the datacenter (on the
 -- master node); each waits for the messages it expects with skynet.wait,
 -- woken by its dispatch function, so nothing depends on timing.
+-- Node 1 leaves last: it hosts the master and the datacenter, so node 2's
+-- final datacenter call needs it alive until its answer is back. After the
+-- remote node says it is done, node 1 waits (harbor.link) until node 2's
+-- harbor connection is gone before it ends its suite and aborts.
 
 local skynet = require "skynet"
 local multicast = require "skynet.multicast"
 local datacenter = require "skynet.datacenter"
+local harbor = require "skynet.harbor"
 local T = require "libtest"
 
 local role = skynet.getenv "mc_role"
@@ -67,6 +72,9 @@ if role == "owner" then
     ch:delete()
     datacenter.set("mctest", "deleted", true)
     T.eq(datacenter.wait("mctest", "done"), true, "the remote node finished")
+    -- node 2 still waits for the answer to its "done" update; aborting
+    -- now could drop that answer and leave node 2 hanging
+    harbor.link(2)
   end)
 
   skynet.start(function()
