@@ -92,10 +92,10 @@ local function reply_of(ran, ...)
     return skynet.pack(...)
   end
   local err = ...
-  if err == LOST then
-    return skynet.pack(nil, "socket error")
+  if err ~= LOST then
+    return skynet.pack(false, err)
   end
-  return skynet.pack(false, err)
+  return skynet.pack(nil, "socket error")
 end
 
 local function slave(auth_handler)
@@ -109,12 +109,16 @@ local function slave(auth_handler)
     return msg, sz
   end
 
-  skynet.dispatch("lua", function(_, _, ...)
-    local ok, msg, sz = pcall(handle, ...)
-    if not ok then
-      msg, sz = skynet.pack(false, msg)
+  -- handle's packed reply, or false and its error packed
+  local function packed(ok, ...)
+    if ok then
+      return ...
     end
-    skynet.ret(msg, sz)
+    return skynet.pack(false, (...))
+  end
+
+  skynet.dispatch("lua", function(_, _, ...)
+    skynet.ret(packed(pcall(handle, ...)))
   end)
 end
 

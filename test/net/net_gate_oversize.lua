@@ -65,17 +65,15 @@ function events.data(fd, package)
   answer(fd, string.format("got %d %d", #package, sum))
 end
 
-function events.close(fd)
-  log("CLOSE", fd)
-  skynet.call(gate, "lua", "kick", fd)
-end
-
-function events.error(fd, msg)
-  log("ERROR", fd, msg)
-end
-
-function events.warning(fd, size)
-  log("WARNING", fd, size)
+-- the other events are logged as "OVERSIZE <EVENT> fd [arg]"; after a
+-- close the client is kicked
+for _, name in ipairs { "close", "error", "warning" } do
+  events[name] = function(fd, ...)
+    log(name:upper(), fd, ...)
+    if name == "close" then
+      skynet.call(gate, "lua", "kick", fd)
+    end
+  end
 end
 
 skynet.start(function()
