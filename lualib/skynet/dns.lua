@@ -1,367 +1,351 @@
--- skynet.dns — asynchronous DNS lookups (A and AAAA) over UDP.
+-- skynet.dns — asynchronous A/AAAA lookups over UDP for Lua services.
 --
--- Stands for the reference's lualib/skynet/dns.lua. API:
---   dns.server([address [, port]])  name server to ask (default: the first
---                                   `nameserver` of dns.DEFAULT_RESOLV_CONF)
---   dns.resolve(name [, ipv6])      -> first address, all addresses;
---                                   an IP literal comes back as is; an
---                                   invalid name gives nil, "illegal name";
---                                   no answer within 30 s raises
---                                   "timeout or no answer"
---   dns.flush()                     forget cached answers
---   dns.DEFAULT_HOSTS, dns.DEFAULT_RESOLV_CONF  files read (nil: skip)
+-- Our counterpart of the reference's lualib/skynet/dns.lua (same API, same
+-- log and error texts). API:
+--   dns.server([address [, port]])  the name server (default: the first
+--                                   `nameserver` line of DEFAULT_RESOLV_CONF,
+--                                   port 53)
+--   dns.resolve(name [, ipv6])      -> first address, list of addresses.
+--                                   IP literals come back unchanged; a bad
+--                                   name gives nil, "illegal name"; no
+--                                   answer raises "timeout or no answer"
+--                                   (a query gives up after 30 s)
+--   dns.flush()                     forget the cached answers
+--   dns.DEFAULT_HOSTS, dns.DEFAULT_RESOLV_CONF   files read (nil: none)
 --
--- Names in the hosts file win over the name server. Answers are cached for
--- their TTL. One UDP socket is shared by all queries; it is closed after a
--- minute without queries. Queries are told apart by a 16-bit id.
+-- Where answers come from, first hit wins: the hosts file (read at the first
+-- lookup that finds it), the cache (kept for the answer's TTL), the name
+-- server. One UDP socket (`link`) carries all queries; it closes itself
+-- after a minute without a query. Queries in flight are told apart by their
+-- 16-bit id.
 
 local skynet = require "skynet"
 local socket = require "skynet.socket"
 
-local assert, error, setmetatable, pcall = assert, error, setmetatable, pcall
-local spack, sunpack, sformat = string.pack, string.unpack, string.format
-local tconcat = table.concat
+local assert, error, pairs, pcall, setmetatable = assert, error, pairs, pcall, setmetatable
+local spack, sunpack, sformat, srep = string.pack, string.unpack, string.format, string.rep
+local tconcat, tpack, tunpack = table.concat, table.pack, table.unpack
+local mmin = math.min
+local running = coroutine.running
 
-local MAX_NAME = 1024
-local MAX_LABEL = 63
-local HEADER_SIZE = 12
+local dns = {
+  DEFAULT_HOSTS = "/etc/hosts",
+  DEFAULT_RESOLV_CONF = "/etc/resolv.conf",
+}
+
+-- RFC 1035 numbers
+local TYPE_A, TYPE_AAAA, CLASS_IN = 1, 28, 1
+local FLAG_RECURSION_DESIRED = 0x100
+local HEADER_BYTES = 12
+local LONGEST_NAME, LONGEST_LABEL = 1024, 63
+local MAX_POINTER_JUMPS = 64
+
 local QUERY_TIMEOUT = 30 * 100 -- ticks
-local SERVER_IDLE = 60 * 100 -- ticks without a query before the socket closes
+local LINK_IDLE = 60 * 100 -- ticks without a query before the socket closes
 
-local TYPE_A = 1
-local TYPE_AAAA = 28
-local CLASS_IN = 1
+local LABEL_RUN_TOO_LONG = srep("[_%w%-]", LONGEST_LABEL + 1)
 
-local dns = {}
-dns.DEFAULT_HOSTS = "/etc/hosts"
-dns.DEFAULT_RESOLV_CONF = "/etc/resolv.conf"
-
--- qtype -> name -> { answers = {...}, ttl = expiry tick }
-local cache = {}
--- query id -> { name, qtype, co, answers }
-local pending = {}
--- lowercase host name -> { ipv4 = {...}, ipv6 = {...} } from the hosts file
-local hosts_table
-
-local server = { fd = nil, address = nil, port = nil, last_used = nil }
-
-function dns.flush()
-  cache[TYPE_A] = setmetatable({}, { __mode = "kv" })
-  cache[TYPE_AAAA] = setmetatable({}, { __mode = "kv" })
-end
-
-dns.flush()
+---------------------------------------------------------------------------
+-- Names
 
 -- "ipv4", "ipv6" or "hostname"
-local function kind_of(name)
-  if name:match "^[%d%.]+$" then
+local function classify(name)
+  if name:find "^[%d%.]+$" then
     return "ipv4"
-  end
-  if name:find ":" then
+  elseif name:find(":", 1, true) then
     return "ipv6"
   end
   return "hostname"
 end
 
-local function read_hosts()
+local function valid_hostname(name)
+  return #name <= LONGEST_NAME
+    and name:find "^[_%l%d%-%.]+$" ~= nil
+    and name:find(LABEL_RUN_TOO_LONG) == nil
+end
+
+---------------------------------------------------------------------------
+-- Configuration files
+
+-- family ("ipv4"/"ipv6") -> host name -> addresses, in file order
+local function load_hosts()
   local path = dns.DEFAULT_HOSTS
-  if not path then
-    return
-  end
-  local f = io.open(path)
+  local f = path and io.open(path)
   if not f then
-    return
+    return nil
   end
-  local found = {}
+  local by_family = { ipv4 = {}, ipv6 = {} }
   for line in f:lines() do
     local ip, names = line:match "^%s*([%[%]%x%.%:]+)%s+([^#;]+)"
-    local family = ip and kind_of(ip)
-    if names and family ~= "hostname" then
+    local names_of = ip and by_family[classify(ip)]
+    if names_of then
       for host in names:gmatch "%S+" do
         host = host:lower()
-        local entry = found[host]
-        if not entry then
-          entry = {}
-          found[host] = entry
-        end
-        local list = entry[family]
-        if not list then
-          list = {}
-          entry[family] = list
-        end
+        local list = names_of[host] or {}
+        names_of[host] = list
         list[#list + 1] = ip
       end
     end
   end
   f:close()
-  return found
+  return by_family
 end
 
-local function read_resolv_conf()
+local function first_nameserver()
   local path = dns.DEFAULT_RESOLV_CONF
-  if not path then
-    return
-  end
-  local f = io.open(path)
+  local f = path and io.open(path)
   if not f then
-    return
+    return nil
   end
-  local address
   for line in f:lines() do
-    address = line:match "^%s*nameserver%s+([^#;%s]+)"
+    local address = line:match "^%s*nameserver%s+([^#;%s]+)"
     if address then
-      break
+      f:close()
+      return address
     end
   end
   f:close()
-  return address
-end
-
-local function valid_name(name)
-  if #name > MAX_NAME or not name:match "^[_%l%d%-%.]+$" then
-    return false
-  end
-  for label in name:gmatch "([_%w%-]+)%.?" do
-    if #label > MAX_LABEL then
-      return false
-    end
-  end
-  return true
+  return nil
 end
 
 ---------------------------------------------------------------------------
--- Wire format (RFC 1035)
-
-local last_id = 0
-
-local function new_query_id()
-  local id = last_id % 65535 + 1
-  if pending[id] then
-    id = nil
-    for candidate = 1, 65535 do
-      if not pending[candidate] then
-        id = candidate
-        break
-      end
-    end
-    assert(id)
-  end
-  last_id = id
-  return id
-end
+-- Packets
 
 local function encode_query(id, name, qtype)
-  local parts = {
-    -- id, flags (recursion desired), 1 question, no other records
-    spack(">HHHHHH", id, 0x100, 1, 0, 0, 0),
-  }
-  for label in name:gmatch "([_%w%-]+)%.?" do
-    parts[#parts + 1] = spack("s1", label)
+  local labels = {}
+  for label in name:gmatch "[_%w%-]+" do
+    labels[#labels + 1] = spack("s1", label)
   end
-  parts[#parts + 1] = "\0"
-  parts[#parts + 1] = spack(">HH", qtype, CLASS_IN)
-  return tconcat(parts)
+  return spack(">HHHHHH", id, FLAG_RECURSION_DESIRED, 1, 0, 0, 0)
+    .. tconcat(labels)
+    .. spack(">BHH", 0, qtype, CLASS_IN)
 end
 
--- A (possibly compressed) domain name at `pos`; returns it and the position
--- after it in the record.
-local function decode_name(packet, pos)
-  local labels = {}
-  local resume
-  local hops = 0
+-- A read position in a reply packet.
+local Cursor = {}
+Cursor.__index = Cursor
+
+local function cursor(packet)
+  return setmetatable({ packet = packet, at = 1 }, Cursor)
+end
+
+-- string.unpack at the cursor, moving it past what was read.
+function Cursor:take(format)
+  local values = tpack(sunpack(format, self.packet, self.at))
+  self.at = values[values.n]
+  return tunpack(values, 1, values.n - 1)
+end
+
+-- A domain name; compression pointers are followed, the cursor ends up
+-- after the name as written at its position.
+function Cursor:name()
+  local packet, at = self.packet, self.at
+  local labels, after, jumps = {}, nil, 0
   while true do
-    local len = sunpack("B", packet, pos)
-    if len & 0xc0 == 0xc0 then
-      local pointer = sunpack(">H", packet, pos) & 0x3fff
-      resume = resume or pos + 2
-      hops = hops + 1
-      if hops > 64 then
+    local len = sunpack("B", packet, at)
+    if len == 0 then
+      at = at + 1
+      break
+    elseif len & 0xc0 == 0xc0 then
+      jumps = jumps + 1
+      if jumps > MAX_POINTER_JUMPS then
         error "malformed packet"
       end
-      pos = pointer + 1
-    elseif len == 0 then
-      pos = pos + 1
-      break
+      after = after or at + 2
+      at = (sunpack(">H", packet, at) & 0x3fff) + 1
     else
-      local label
-      label, pos = sunpack("s1", packet, pos)
-      labels[#labels + 1] = label
+      labels[#labels + 1], at = sunpack("s1", packet, at)
     end
   end
-  return tconcat(labels, "."), resume or pos
+  self.at = after or at
+  return tconcat(labels, ".")
 end
 
-local function decode_address(qtype, rdata)
-  if qtype == TYPE_A then
+-- Record data -> printable address, for the record types we ask for.
+local decode_address = {
+  [TYPE_A] = function(rdata)
     return sformat("%d.%d.%d.%d", sunpack("BBBB", rdata))
+  end,
+  [TYPE_AAAA] = function(rdata)
+    return sformat("%x:%x:%x:%x:%x:%x:%x:%x", sunpack(">HHHHHHHH", rdata))
+  end,
+}
+
+-- { id, name (of the question), found = { [type] = addresses }, ttl (the
+-- smallest of the address records) }
+local function decode_reply(packet)
+  local c = cursor(packet)
+  local id, _, questions, answers = c:take ">HHHHHH"
+  assert(questions == 1, "malformed packet")
+  local reply = { id = id, name = c:name(), found = {} }
+  c:take ">HH" -- the question's type and class
+  for _ = 1, answers do
+    c:name()
+    local rtype, _, ttl, rdata = c:take ">HHI4s2"
+    local decode = decode_address[rtype]
+    if decode then
+      local list = reply.found[rtype] or {}
+      reply.found[rtype] = list
+      list[#list + 1] = decode(rdata)
+      reply.ttl = reply.ttl and mmin(reply.ttl, ttl) or ttl
+    end
   end
-  return sformat("%x:%x:%x:%x:%x:%x:%x:%x", sunpack(">HHHHHHHH", rdata))
+  return reply
 end
 
--- Parse an answer packet, cache its addresses, wake the query it answers.
-local function on_answer(packet)
-  if #packet < HEADER_SIZE then
+---------------------------------------------------------------------------
+-- Cache: type -> name -> { answers, expires (tick) }; weak, like the
+-- reference's, so the collector may thin it out.
+
+local cache
+
+function dns.flush()
+  cache = {
+    [TYPE_A] = setmetatable({}, { __mode = "kv" }),
+    [TYPE_AAAA] = setmetatable({}, { __mode = "kv" }),
+  }
+end
+
+dns.flush()
+
+local function from_cache(qtype, name, even_stale)
+  local entry = cache[qtype][name]
+  if entry and (even_stale or entry.expires > skynet.now()) then
+    return entry.answers
+  end
+end
+
+---------------------------------------------------------------------------
+-- Queries in flight and their answers
+
+local inflight = {} -- id -> { name, qtype, co, answers }
+local last_id = 0
+
+local function free_id()
+  for _ = 1, 65535 do
+    last_id = last_id % 65535 + 1
+    if inflight[last_id] == nil then
+      return last_id
+    end
+  end
+  assert(false)
+end
+
+-- A reply from the name server: cache what it holds, wake its query.
+local function on_reply(packet)
+  if #packet < HEADER_BYTES then
     skynet.error("Recv an invalid package when dns query")
     return
   end
-  local id, _, qdcount, ancount, _, _, pos = sunpack(">HHHHHH", packet)
-  assert(qdcount == 1, "malformed packet")
-  local qname
-  qname, pos = decode_name(packet, pos)
-  pos = pos + 4 -- question type and class
-
-  local found = {}
-  local ttl
-  for _ = 1, ancount do
-    local atype, rttl, rdata
-    _, pos = decode_name(packet, pos)
-    atype, _, rttl, rdata, pos = sunpack(">HHI4s2", packet, pos)
-    if atype == TYPE_A or atype == TYPE_AAAA then
-      local list = found[atype]
-      if not list then
-        list = {}
-        found[atype] = list
-      end
-      list[#list + 1] = decode_address(atype, rdata)
-      ttl = ttl and math.min(ttl, rttl) or rttl
-    end
+  local reply = decode_reply(packet)
+  local now = skynet.now()
+  for qtype, list in pairs(reply.found) do
+    cache[qtype][reply.name] = { answers = list, expires = now + reply.ttl * 100 }
   end
-  for qtype, list in pairs(found) do
-    cache[qtype][qname] = { answers = list, ttl = skynet.now() + ttl * 100 }
+  local query = inflight[reply.id]
+  if query == nil then
+    return -- given up already
   end
-
-  local query = pending[id]
-  if not query then
-    return -- timed out already
-  end
-  if qname ~= query.name then
+  if reply.name ~= query.name then
     skynet.error("Recv an invalid name when dns query")
   end
-  local hit = cache[query.qtype][query.name]
-  if hit then
-    query.answers = hit.answers
-  end
+  local entry = cache[query.qtype][query.name]
+  query.answers = entry and entry.answers
   skynet.wakeup(query.co)
 end
 
 ---------------------------------------------------------------------------
--- The shared UDP socket
+-- The UDP socket to the name server
 
-local function open_server()
-  local fd = socket.udp(function(packet)
-    on_answer(packet)
-  end)
-  if not server.address then
-    server.address = read_resolv_conf()
-    server.port = 53
-  end
-  assert(server.address, "Call dns.server first")
-  local ok, err = pcall(socket.udp_connect, fd, server.address, server.port)
-  if not ok then
-    socket.close(fd)
-    error(err)
-  end
-  server.fd = fd
-  skynet.error(sformat("Udp server open %s:%s (%d)", server.address, server.port, fd))
+local link = { fd = nil, address = nil, port = nil, used = 0 }
+
+function dns.server(address, port)
+  link.address = address
+  link.port = port or 53
 end
 
 local function close_when_idle()
-  if skynet.now() > server.last_used + SERVER_IDLE then
-    local fd = server.fd
-    if fd then
-      server.fd = nil
-      socket.close(fd)
-      skynet.error(sformat("Udp server close %s:%s (%d)", server.address, server.port, fd))
-    end
-  else
-    skynet.timeout(2 * SERVER_IDLE, close_when_idle)
-  end
-end
-
-local function use_server()
-  server.last_used = skynet.now()
-  if server.fd then
+  if skynet.now() <= link.used + LINK_IDLE then
+    skynet.timeout(2 * LINK_IDLE, close_when_idle)
     return
   end
-  open_server()
-  skynet.timeout(2 * SERVER_IDLE, close_when_idle)
+  local fd = link.fd
+  if fd then
+    link.fd = nil
+    socket.close(fd)
+    skynet.error(sformat("Udp server close %s:%s (%d)", link.address, link.port, fd))
+  end
 end
 
-function dns.server(address, port)
-  server.address = address
-  server.port = port or 53
+-- The socket for a query, opened when there is none.
+local function link_fd()
+  link.used = skynet.now()
+  if link.fd then
+    return link.fd
+  end
+  if not link.address then
+    link.address, link.port = first_nameserver(), 53
+  end
+  assert(link.address, "Call dns.server first")
+  local fd = socket.udp(on_reply)
+  local connected, err = pcall(socket.udp_connect, fd, link.address, link.port)
+  if connected then
+    link.fd = fd
+    skynet.error(sformat("Udp server open %s:%s (%d)", link.address, link.port, fd))
+    skynet.timeout(2 * LINK_IDLE, close_when_idle)
+    return fd
+  end
+  socket.close(fd)
+  error(err)
+end
+
+-- Ask the name server and sleep until the reply (or the timeout).
+local function ask(name, qtype)
+  local id = free_id()
+  local query = { name = name, qtype = qtype, co = running() }
+  socket.write(link_fd(), encode_query(id, name, qtype))
+  inflight[id] = query
+  skynet.fork(function()
+    skynet.sleep(QUERY_TIMEOUT)
+    if inflight[id] == query then
+      inflight[id] = nil
+      skynet.wakeup(query.co)
+      skynet.error(sformat("DNS query %s timeout", name))
+    end
+  end)
+  skynet.wait(query.co)
+  inflight[id] = nil
+  local answers = query.answers or from_cache(qtype, name, true)
+  if answers == nil then
+    error "timeout or no answer"
+  end
+  return answers
 end
 
 ---------------------------------------------------------------------------
 -- Lookups
 
-local function cached(name, qtype, stale_ok)
-  local hit = cache[qtype][name]
-  if hit and (stale_ok or hit.ttl > skynet.now()) then
-    return hit.answers
-  end
-end
+local hosts -- from load_hosts, once a hosts file was found
 
-local function await_answer(id, name, qtype)
-  local query = { name = name, qtype = qtype, co = coroutine.running() }
-  pending[id] = query
-  skynet.fork(function()
-    skynet.sleep(QUERY_TIMEOUT)
-    local q = pending[id]
-    if q then
-      skynet.error(sformat("DNS query %s timeout", name))
-      pending[id] = nil
-      skynet.wakeup(q.co)
-    end
-  end)
-  skynet.wait(query.co)
-  pending[id] = nil
-  local answers = query.answers or cached(name, qtype, true)
-  if not answers then
-    error "timeout or no answer"
-  end
-  return answers[1], answers
-end
-
-local function from_hosts(name, ipv6)
-  if not hosts_table then
-    hosts_table = read_hosts()
-    if not hosts_table then
-      return
-    end
-  end
-  local entry = hosts_table[name]
-  local list = entry and entry[ipv6 and "ipv6" or "ipv4"]
-  if list then
-    return list[1], list
-  end
-end
-
-local function ask_server(name, ipv6)
-  local qtype = ipv6 and TYPE_AAAA or TYPE_A
-  local answers = cached(name, qtype)
-  if answers then
-    return answers[1], answers
-  end
-  local id = new_query_id()
-  use_server()
-  socket.write(server.fd, encode_query(id, name, qtype))
-  return await_answer(id, name, qtype)
+local function from_hosts(family, name)
+  hosts = hosts or load_hosts()
+  local names = hosts and hosts[family]
+  return names and names[name]
 end
 
 function dns.resolve(name, ipv6)
   name = name:lower()
-  if kind_of(name) ~= "hostname" then
+  if classify(name) ~= "hostname" then
     return name
   end
-  if not valid_name(name) then
+  if not valid_hostname(name) then
     return nil, "illegal name"
   end
-  local first, all = from_hosts(name, ipv6)
-  if first then
-    return first, all
-  end
-  return ask_server(name, ipv6)
+  local qtype = ipv6 and TYPE_AAAA or TYPE_A
+  local answers = from_hosts(ipv6 and "ipv6" or "ipv4", name)
+    or from_cache(qtype, name)
+    or ask(name, qtype)
+  return answers[1], answers
 end
 
 return dns
