@@ -1,630 +1,647 @@
--- sprotoparser: turns sproto schema text into the binary schema that
--- sproto.core reads. Stands for the reference's lualib/sprotoparser.lua, with
--- its own hand-written parser instead of lpeg: it accepts the same language
--- (including where blanks are required) and reports syntax errors on the same
--- line, and the binary it writes is byte-for-byte the reference's.
+-- sprotoparser: compiles sproto schema text into the binary schema that
+-- sproto.core loads. Stands for the reference's lualib/sprotoparser.lua:
+-- same language, same error texts (syntax errors name the same line), and a
+-- byte-for-byte identical binary. The reference builds its parser with lpeg;
+-- this one is a hand-written recursive descent, so lpeg is not needed.
 --
--- Schema language:
---   .Type { field TAG : [*]type[(key)|(precision)]   .Nested { ... } }
---   protocol TAG { request Type|{...}  response Type|{...}|nil }
---   # comments run to the end of the line
+-- The language:
+--   .Type { name TAG : [*]type[(key)|(precision)]   .Nested { ... } }
+--   name TAG { request Type|{ ... }   response Type|{ ... }|nil }
+--   # a comment runs to the end of the line
+-- Items are separated by blanks (space, tab, newline, comment); after an
+-- item that is not followed by a blank, the next items of that list may only
+-- follow it directly.
 
 local sparser = {}
 
+local byte, sub, find = string.byte, string.sub, string.find
+
 ---------------------------------------------------------------------------
--- Reading the text
+-- Syntax: text -> tree
 --
--- A reader is a cursor over the text. Every rule returns its value on
--- success, or nil with the cursor where it was. Newlines are counted the
--- first time the cursor passes them, whichever rule matched them; a syntax
--- error reports that count.
+-- Tree nodes:
+--   { kind = "type", name = word, body = { node, ... } }
+--   { kind = "field", name, tag, array = bool, typename, extra = capture }
+--   { kind = "protocol", name, tag, parts = { { which, ref }, ... } }
+--     (`ref` is a type name, or a body for an inline type)
+-- Every rule returns a value on success, or nil with the cursor unmoved.
 
-local reader = {}
-reader.__index = reader
+local LF, CR, SPACE, TAB, HASH = 10, 13, 32, 9, 35
+local WORD = "^[A-Za-z_][A-Za-z0-9_]*"
 
-local function new_reader(text, file)
-	return setmetatable({ text = text, pos = 1, line = 1, seen = 0, file = file }, reader)
-end
+local function syntax_tree(text, file)
+  local pos = 1
+  local line = 1
+  -- Newlines count once, the first time the cursor gets past them (a rule
+  -- may cross one again after backing up); the count is what a syntax error
+  -- reports.
+  local counted_upto = 0
 
-function reader:byte(offset)
-	return self.text:byte(self.pos + (offset or 0))
-end
+  local function end_of_line()
+    local c = byte(text, pos)
+    local width
+    if c == LF then
+      width = 1
+    elseif c == CR and byte(text, pos + 1) == LF then
+      width = 2
+    else
+      return false
+    end
+    pos = pos + width
+    if pos > counted_upto then
+      counted_upto = pos
+      line = line + 1
+    end
+    return true
+  end
 
--- "\n" or "\r\n"
-function reader:newline()
-	local c = self:byte()
-	local len
-	if c == 10 then
-		len = 1
-	elseif c == 13 and self:byte(1) == 10 then
-		len = 2
-	else
-		return false
-	end
-	self.pos = self.pos + len
-	if self.seen < self.pos then
-		self.line = self.line + 1
-		self.seen = self.pos
-	end
-	return true
-end
+  local function blank()
+    local c = byte(text, pos)
+    if c == SPACE or c == TAB then
+      pos = pos + 1
+      return true
+    end
+    if end_of_line() then
+      return true
+    end
+    if c ~= HASH then
+      return false
+    end
+    pos = pos + 1
+    while pos <= #text and not end_of_line() do
+      pos = pos + 1
+    end
+    return true
+  end
 
--- "#" up to and including the end of the line (or of the text)
-function reader:comment()
-	if self:byte() ~= 35 then
-		return false
-	end
-	self.pos = self.pos + 1
-	while self.pos <= #self.text do
-		local at = self.pos
-		if self:newline() then
-			return true
-		end
-		self.pos = at + 1
-	end
-	return true
-end
+  -- Skips blanks; tells whether there was at least one.
+  local function skip_blanks()
+    local any = false
+    while blank() do
+      any = true
+    end
+    return any
+  end
 
-function reader:blank()
-	local c = self:byte()
-	if c == 32 or c == 9 then
-		self.pos = self.pos + 1
-		return true
-	end
-	return self:newline() or self:comment()
-end
+  local function take(s)
+    if sub(text, pos, pos + #s - 1) == s then
+      pos = pos + #s
+      return true
+    end
+    return false
+  end
 
--- blanks*; returns whether at least one was read
-function reader:blanks()
-	local any = false
-	while self:blank() do
-		any = true
-	end
-	return any
-end
+  local function word()
+    local _, last = find(text, WORD, pos)
+    if last then
+      local w = sub(text, pos, last)
+      pos = last + 1
+      return w
+    end
+  end
 
-function reader:literal(s)
-	if self.text:sub(self.pos, self.pos + #s - 1) == s then
-		self.pos = self.pos + #s
-		return true
-	end
-	return false
-end
+  -- word("." word)*
+  local function dotted()
+    local from = pos
+    if not word() then
+      return nil
+    end
+    while byte(text, pos) == 46 and find(text, WORD, pos + 1) do
+      pos = pos + 1
+      word()
+    end
+    return sub(text, from, pos - 1)
+  end
 
--- [A-Za-z_][A-Za-z0-9_]*
-function reader:word()
-	local w = self.text:match("^[%a_][%w_]*", self.pos)
-	if w then
-		self.pos = self.pos + #w
-	end
-	return w
-end
+  -- digits: their value, and the digits as written
+  local function number()
+    local digits = text:match("^%d+", pos)
+    if digits then
+      pos = pos + #digits
+      return tonumber(digits), digits
+    end
+  end
 
--- word ("." word)*
-function reader:typename()
-	local start = self.pos
-	if not self:word() then
-		return nil
-	end
-	while true do
-		local at = self.pos
-		if not (self:literal "." and self:word()) then
-			self.pos = at
-			break
-		end
-	end
-	return self.text:sub(start, self.pos - 1)
-end
+  -- Runs `rule`; if it fails, puts the cursor back.
+  local function try(rule)
+    local from = pos
+    local node = rule()
+    if node == nil then
+      pos = from
+    end
+    return node
+  end
 
--- digits, as a number (and the digits as written)
-function reader:tag()
-	local digits = self.text:match("^%d+", self.pos)
-	if not digits then
-		return nil
-	end
-	self.pos = self.pos + #digits
-	return tonumber(digits), digits
-end
+  -- Items of a list (see the module header for where blanks go).
+  local function list_of(item)
+    local out = {}
+    skip_blanks()
+    local glued = false
+    while true do
+      local node = try(item)
+      if node == nil then
+        break
+      end
+      out[#out + 1] = node
+      if not glued then
+        glued = not skip_blanks()
+      end
+    end
+    skip_blanks()
+    return out
+  end
 
--- Runs a rule; on failure puts the cursor back.
-function reader:try(rule, ...)
-	local at = self.pos
-	local r = table.pack(rule(self, ...))
-	if r[1] == nil then
-		self.pos = at
-		return nil
-	end
-	return table.unpack(r, 1, r.n)
-end
+  -- What follows a field's type name: "(" word? ")" gives the word (maybe
+  -- ""), "(" digits ")" gives the digits and their value. All of it is added
+  -- to `caps`.
+  local function parenthesis(caps)
+    if not take "(" then
+      return nil
+    end
+    skip_blanks()
+    local value, digits = number()
+    local captured = digits and { digits, value } or { word() or "" }
+    skip_blanks()
+    if not take ")" then
+      return nil
+    end
+    table.move(captured, 1, #captured, #caps + 1, caps)
+    return true
+  end
 
--- "(" key ")" with an optional word: the word (maybe "")
-local function paren_key(r)
-	if not r:literal "(" then return nil end
-	r:blanks()
-	local key = r:word() or ""
-	r:blanks()
-	if not r:literal ")" then return nil end
-	return key
-end
+  -- name TAG : [*]typename (...)*
+  local function field()
+    local name = word()
+    if not name or not skip_blanks() then
+      return nil
+    end
+    local tag = number()
+    if not tag then
+      return nil
+    end
+    skip_blanks()
+    if not take ":" then
+      return nil
+    end
+    skip_blanks()
+    -- `caps` lists what was read in order: name, tag, ["*"], typename, then
+    -- what the parentheses gave. The reference reads the key or precision at
+    -- the fifth place of that list, and so does this parser: the first
+    -- parenthesis for an array, the second capture otherwise.
+    local caps = { name, tag }
+    local array = take "*"
+    if array then
+      caps[#caps + 1] = "*"
+    end
+    local typename = dotted()
+    if not typename then
+      return nil
+    end
+    caps[#caps + 1] = typename
+    repeat
+      local from = pos
+      local more = parenthesis(caps)
+      if not more then
+        pos = from
+      end
+    until not more
+    return { kind = "field", name = name, tag = tag, array = array, typename = typename, extra = caps[5] }
+  end
 
--- "(" digits ")": the digits and their value
-local function paren_decimal(r)
-	if not r:literal "(" then return nil end
-	r:blanks()
-	local value, digits = r:tag()
-	if not value then return nil end
-	r:blanks()
-	if not r:literal ")" then return nil end
-	return digits, value
-end
+  local typedef
 
--- name TAG : [*]typename [(...)]*
--- The result lists what was read in order, as the reference's grammar
--- captures it: name, tag, ["*"], typename, then for each parenthesis the key
--- word, or the precision digits and their value.
-local function field(r)
-	local name = r:word()
-	if not name then return nil end
-	if not r:blanks() then return nil end
-	local tag = r:tag()
-	if not tag then return nil end
-	r:blanks()
-	if not r:literal ":" then return nil end
-	r:blanks()
-	local f = { kind = "field", name, tag }
-	if r:literal "*" then
-		f[#f + 1] = "*"
-	end
-	local tname = r:typename()
-	if not tname then return nil end
-	f[#f + 1] = tname
-	while true do
-		local key = r:try(paren_key)
-		if key then
-			f[#f + 1] = key
-		else
-			local digits, value = r:try(paren_decimal)
-			if not digits then break end
-			f[#f + 1] = digits
-			f[#f + 1] = value
-		end
-	end
-	return f
-end
+  -- "{" (field | typedef)* "}"
+  local function body()
+    if not take "{" then
+      return nil
+    end
+    local nodes = list_of(function()
+      return try(field) or try(typedef)
+    end)
+    if not take "}" then
+      return nil
+    end
+    return nodes
+  end
 
--- Items separated by blanks: blanks, then items each followed by blanks, then
--- (once an item is not followed by blanks) items that follow one another
--- directly, then blanks. This is the reference's grammar exactly, quirks
--- included.
-local function items(r, item)
-	local list = {}
-	r:blanks()
-	local glued = false
-	while true do
-		local v = r:try(item)
-		if not v then break end
-		list[#list + 1] = v
-		if not glued and not r:blanks() then
-			glued = true
-		end
-	end
-	r:blanks()
-	return list
-end
+  -- "." name body
+  function typedef()
+    if not take "." then
+      return nil
+    end
+    local name = word()
+    if not name then
+      return nil
+    end
+    skip_blanks()
+    local nodes = body()
+    if not nodes then
+      return nil
+    end
+    return { kind = "type", name = name, body = nodes }
+  end
 
-local struct
+  -- ("request" | "response") blanks (typename | body)
+  local function part()
+    local which = (take "request" and "request") or (take "response" and "response")
+    if not which or not skip_blanks() then
+      return nil
+    end
+    local ref = try(dotted) or try(body)
+    if ref == nil then
+      return nil
+    end
+    return { which = which, ref = ref }
+  end
 
--- "." name { ... }
-local function typedef(r)
-	if not r:literal "." then return nil end
-	local name = r:word()
-	if not name then return nil end
-	r:blanks()
-	local body = struct(r)
-	if not body then return nil end
-	return { kind = "type", name, body }
-end
+  -- name TAG "{" part* "}"
+  local function protocol()
+    local name = word()
+    if not name or not skip_blanks() then
+      return nil
+    end
+    local tag = number()
+    if not tag then
+      return nil
+    end
+    skip_blanks()
+    if not take "{" then
+      return nil
+    end
+    local parts = list_of(part)
+    if not take "}" then
+      return nil
+    end
+    return { kind = "protocol", name = name, tag = tag, parts = parts }
+  end
 
-local function field_or_type(r)
-	return r:try(field) or r:try(typedef)
-end
-
--- "{" (field | type)* "}"
-function struct(r)
-	if not r:literal "{" then return nil end
-	local list = items(r, field_or_type)
-	if not r:literal "}" then return nil end
-	return list
-end
-
--- request|response (typename | { ... })
-local function subproto(r)
-	local which
-	if r:literal "request" then
-		which = "request"
-	elseif r:literal "response" then
-		which = "response"
-	else
-		return nil
-	end
-	if not r:blanks() then return nil end
-	local t = r:try(reader.typename) or r:try(struct)
-	if not t then return nil end
-	return { which, t }
-end
-
--- name TAG { subproto* }
-local function protocol(r)
-	local name = r:word()
-	if not name then return nil end
-	if not r:blanks() then return nil end
-	local tag = r:tag()
-	if not tag then return nil end
-	r:blanks()
-	if not r:literal "{" then return nil end
-	local list = items(r, subproto)
-	if not r:literal "}" then return nil end
-	return { kind = "protocol", name, tag, list }
-end
-
-local function toplevel(r)
-	return r:try(typedef) or r:try(protocol)
-end
-
-local function read_schema(text, file)
-	local r = new_reader(text, file)
-	r:blanks()
-	local list = items(r, toplevel)
-	r:blanks()
-	if r.pos <= #text then
-		error(string.format("syntax error at [%s] line (%d)", file or "", r.line))
-	end
-	return list
+  skip_blanks()
+  local tree = list_of(function()
+    return try(typedef) or try(protocol)
+  end)
+  skip_blanks()
+  if pos <= #text then
+    error(string.format("syntax error at [%s] line (%d)", file or "", line))
+  end
+  return tree
 end
 
 ---------------------------------------------------------------------------
--- From the syntax tree to types and protocols
+-- Meaning: tree -> schema { types, protocols }
+--
+-- types[fullname] = fields sorted by tag, each
+--   { name, tag, typename, array = true|nil, key = ..., decimal = ... }
+-- protocols[name] = { tag, request = typename, response = typename, confirm }
 
-local build = {}
-
-function build.type(all, typename, body)
-	local fields = {}
-	local names = {}
-	local tags = {}
-	for _, item in ipairs(body) do
-		if item.kind == "field" then
-			local name, tag = item[1], item[2]
-			if names[name] then
-				error(string.format("redefine %s in type %s", name, typename))
-			end
-			names[name] = true
-			if tags[tag] then
-				error(string.format("redefine tag %d in type %s", tag, typename))
-			end
-			tags[tag] = true
-			local f = { name = name, tag = tag }
-			fields[#fields + 1] = f
-			local ftype = item[3]
-			if ftype == "*" then
-				f.array = true
-				ftype = item[4]
-			end
-			-- What follows the type name sits at the fifth place.
-			local extra = item[5]
-			if extra then
-				if ftype == "integer" then
-					f.decimal = extra
-				else
-					assert(f.array)
-					f.key = extra
-				end
-			end
-			f.typename = ftype
-		else
-			local nested = typename .. "." .. item[1]
-			assert(all.type[nested] == nil, "redefined " .. nested)
-			all.type[nested] = build.type(all, nested, item[2])
-			all.order[#all.order + 1] = nested
-		end
-	end
-	table.sort(fields, function(a, b) return a.tag < b.tag end)
-	return fields
-end
-
-function build.protocol(all, name, item)
-	local p = { tag = item[2] }
-	for _, sub in ipairs(item[3]) do
-		local which, t = sub[1], sub[2]
-		if p[which] ~= nil then
-			error(string.format("redefine %s in protocol %s", which, name))
-		end
-		if type(t) == "table" then
-			local tname = name .. "." .. which
-			all.type[tname] = build.type(all, tname, t)
-			all.order[#all.order + 1] = tname
-			t = tname
-		end
-		if t == "nil" then
-			if which == "response" then
-				p.confirm = true
-			end
-		else
-			p[which] = t
-		end
-	end
-	return p
-end
-
-local function collect(tree)
-	local all = { type = {}, protocol = {}, order = {}, porder = {} }
-	for _, item in ipairs(tree) do
-		local set = all[item.kind]
-		local name = item[1]
-		assert(set[name] == nil, "redefined " .. name)
-		if item.kind == "type" then
-			set[name] = build.type(all, name, item[2])
-			all.order[#all.order + 1] = name
-		else
-			set[name] = build.protocol(all, name, item)
-			all.porder[#all.porder + 1] = name
-		end
-	end
-	return all
-end
-
-local builtin = {
-	integer = 0,
-	boolean = 1,
-	string = 2,
-	binary = 2, -- a string sub type
-	double = 3,
+local BUILTIN = {
+  integer = 0,
+  boolean = 1,
+  string = 2,
+  binary = 2, -- a kind of string
+  double = 3,
 }
 
--- The full name a field's type refers to, looked up from the innermost scope
--- of the type that uses it outwards.
-local function resolve(types, scope, t)
-	if builtin[t] then
-		return t
-	end
-	while scope do
-		local full = scope .. "." .. t
-		if types[full] then
-			return full
-		end
-		scope = scope:match "(.+)%..+$"
-	end
-	if types[t] then
-		return t
-	end
+local function by_tag(a, b)
+  return a.tag < b.tag
 end
 
-local function check_protocols(all)
-	local seen = {}
-	for _, name in ipairs(all.porder) do
-		local p = all.protocol[name]
-		if seen[p.tag] then
-			error(string.format("redefined protocol tag %d at %s", p.tag, name))
-		end
-		if p.request and not all.type[p.request] then
-			error(string.format("Undefined request type %s in protocol %s", p.request, name))
-		end
-		if p.response and not all.type[p.response] then
-			error(string.format("Undefined response type %s in protocol %s", p.response, name))
-		end
-		seen[p.tag] = true
-	end
+local function schema_of(tree)
+  local schema = {
+    types = {},
+    type_names = {}, -- in the order they were defined, each once
+    protocols = {},
+    protocol_names = {},
+  }
+
+  local define_type
+
+  local function fields_of(typename, nodes)
+    local fields, names, tags = {}, {}, {}
+    for _, node in ipairs(nodes) do
+      if node.kind == "type" then
+        define_type(typename .. "." .. node.name, node.body, true)
+      else
+        if names[node.name] then
+          error(string.format("redefine %s in type %s", node.name, typename))
+        end
+        names[node.name] = true
+        if tags[node.tag] then
+          error(string.format("redefine tag %d in type %s", node.tag, typename))
+        end
+        tags[node.tag] = true
+        local f = { name = node.name, tag = node.tag, typename = node.typename }
+        if node.array then
+          f.array = true
+        end
+        if node.extra then
+          if node.typename == "integer" then
+            f.decimal = node.extra
+          else
+            assert(f.array)
+            f.key = node.extra
+          end
+        end
+        fields[#fields + 1] = f
+      end
+    end
+    table.sort(fields, by_tag)
+    return fields
+  end
+
+  -- `unique`: a type of that name must not exist yet (the inline types of
+  -- protocols are not checked and replace what was there).
+  function define_type(fullname, nodes, unique)
+    if unique then
+      assert(schema.types[fullname] == nil, "redefined " .. fullname)
+    end
+    local fields = fields_of(fullname, nodes)
+    if schema.types[fullname] == nil then
+      table.insert(schema.type_names, fullname)
+    end
+    schema.types[fullname] = fields
+  end
+
+  local function define_protocol(node)
+    local name = node.name
+    assert(schema.protocols[name] == nil, "redefined " .. name)
+    local p = { tag = node.tag }
+    for _, part in ipairs(node.parts) do
+      local which, ref = part.which, part.ref
+      if p[which] ~= nil then
+        error(string.format("redefine %s in protocol %s", which, name))
+      end
+      if type(ref) == "table" then
+        local inline = name .. "." .. which
+        define_type(inline, ref, false)
+        ref = inline
+      end
+      if ref ~= "nil" then
+        p[which] = ref
+      elseif which == "response" then
+        p.confirm = true
+      end
+    end
+    schema.protocols[name] = p
+    table.insert(schema.protocol_names, name)
+  end
+
+  for _, node in ipairs(tree) do
+    if node.kind == "type" then
+      define_type(node.name, node.body, true)
+    else
+      define_protocol(node)
+    end
+  end
+  return schema
 end
 
-local function resolve_types(all)
-	for _, tname in ipairs(all.order) do
-		for _, f in ipairs(all.type[tname]) do
-			local full = resolve(all.type, tname, f.typename)
-			if full == nil then
-				error(string.format("Undefined type %s in type %s", f.typename, tname))
-			end
-			f.typename = full
-		end
-	end
+local function check_protocols(schema)
+  local tags = {}
+  for _, name in ipairs(schema.protocol_names) do
+    local p = schema.protocols[name]
+    if tags[p.tag] then
+      error(string.format("redefined protocol tag %d at %s", p.tag, name))
+    end
+    tags[p.tag] = true
+    for _, which in ipairs { "request", "response" } do
+      local ref = p[which]
+      if ref and not schema.types[ref] then
+        error(string.format("Undefined %s type %s in protocol %s", which, ref, name))
+      end
+    end
+  end
 end
 
----------------------------------------------------------------------------
--- Writing the binary schema (itself a sproto message, see sproto.c)
-
-local function bytes(s)
-	return string.pack("<s4", s)
+-- Field type names become full names: a builtin, or the first of
+-- <scope>.<name>, <outer scope>.<name>, ..., <name> that is a type, the
+-- scope being the name of the type holding the field.
+local function qualify(types, scope, name)
+  if BUILTIN[name] then
+    return name
+  end
+  while scope do
+    local candidate = scope .. "." .. name
+    if types[candidate] then
+      return candidate
+    end
+    scope = scope:match "^(.+)%.[^.]+$"
+  end
+  if types[name] then
+    return name
+  end
 end
 
--- A header slot holding a small value.
-local function slot(v)
-	return string.pack("<I2", (v + 1) * 2)
-end
-
-local SKIP = "\1\0" -- skips one tag
-local DATA = "\0\0" -- the value is in the data part
-
-local function write_field(f)
-	local out = {}
-	local count = 4
-	if f.array then
-		count = f.key and (f.map and 7 or 6) or 5
-	end
-	out[#out + 1] = string.pack("<I2", count)
-	out[#out + 1] = DATA -- name
-	if f.builtin then
-		out[#out + 1] = slot(f.builtin)
-		out[#out + 1] = f.extra and slot(f.extra) or SKIP
-	else
-		out[#out + 1] = SKIP
-		out[#out + 1] = slot(f.type)
-	end
-	out[#out + 1] = slot(f.tag)
-	if f.array then
-		out[#out + 1] = slot(1)
-		if f.key then
-			out[#out + 1] = slot(f.key)
-			if f.map then
-				out[#out + 1] = slot(f.map)
-			end
-		end
-	end
-	out[#out + 1] = bytes(f.name)
-	return bytes(table.concat(out))
-end
-
--- For a map field (key ""), the name of the sub type's lowest-tag field.
-local function map_key(fname, subtype)
-	local count, min_tag, key = 0, math.maxinteger, nil
-	for n, sf in pairs(subtype.fields) do
-		count = count + 1
-		if sf.tag < min_tag then
-			min_tag = sf.tag
-			key = n
-		end
-	end
-	if count ~= 2 then
-		error(string.format("Invalid map definition: %s, must only have two fields", fname))
-	end
-	return key
-end
-
-local function write_type(name, fields, index)
-	local packed = {}
-	for _, f in ipairs(fields) do
-		local w = {
-			array = f.array,
-			name = f.name,
-			tag = f.tag,
-			extra = f.decimal,
-			builtin = builtin[f.typename],
-		}
-		if f.typename == "binary" then
-			w.extra = 1
-		end
-		local subtype
-		if not w.builtin then
-			subtype = assert(index[f.typename])
-			w.type = subtype.id
-		end
-		if f.key then
-			assert(f.array)
-			if subtype == nil then
-				error("Invalid map index :" .. f.key)
-			end
-			if f.key == "" then
-				w.map = 1
-				f.key = map_key(w.name, subtype)
-			end
-			local keyfield = subtype.fields[f.key]
-			if not keyfield or not keyfield.builtin then
-				error("Invalid map index :" .. f.key)
-			end
-			w.key = keyfield.tag
-		end
-		packed[#packed + 1] = write_field(w)
-	end
-	local body
-	if #packed == 0 then
-		body = "\1\0" .. DATA .. bytes(name)
-	else
-		body = "\2\0" .. DATA .. DATA .. bytes(name) .. bytes(table.concat(packed))
-	end
-	return bytes(body)
-end
-
-local function write_protocol(name, p, index)
-	-- out[1] (the slot count) is settled below
-	local out = { "\4\0", DATA, slot(p.tag) }
-	if p.request == nil and p.response == nil and p.confirm == nil then
-		out[1] = "\2\0"
-	else
-		if p.request then
-			local t = index[p.request]
-			if t == nil then
-				error(string.format("Protocol %s request type %s not found", name, p.request))
-			end
-			out[#out + 1] = slot(t.id)
-		else
-			out[#out + 1] = SKIP
-		end
-		if p.response then
-			out[#out + 1] = slot(index[p.response].id)
-		elseif p.confirm then
-			out[1] = "\5\0"
-			out[#out + 1] = SKIP
-			out[#out + 1] = slot(1)
-		else
-			out[1] = "\3\0"
-		end
-	end
-	out[#out + 1] = bytes(name)
-	return bytes(table.concat(out))
-end
-
-local function write_schema(all)
-	if next(all.type) == nil then
-		assert(next(all.protocol) == nil)
-		return "\0\0"
-	end
-	-- Types are numbered in name order, which keeps the output stable.
-	local names = {}
-	for name in pairs(all.type) do
-		names[#names + 1] = name
-	end
-	table.sort(names)
-	local index = {}
-	for i, name in ipairs(names) do
-		local fields = {}
-		for _, f in ipairs(all.type[name]) do
-			fields[f.name] = { tag = f.tag, builtin = builtin[f.typename] }
-		end
-		index[name] = { id = i - 1, fields = fields }
-	end
-	local types = {}
-	for _, name in ipairs(names) do
-		types[#types + 1] = write_type(name, all.type[name], index)
-	end
-	types = bytes(table.concat(types))
-	if next(all.protocol) == nil then
-		return "\1\0" .. DATA .. types
-	end
-	local protos = {}
-	for name, p in pairs(all.protocol) do
-		protos[#protos + 1] = { name = name, p = p }
-	end
-	table.sort(protos, function(a, b) return a.p.tag < b.p.tag end)
-	local out = {}
-	for _, e in ipairs(protos) do
-		out[#out + 1] = write_protocol(e.name, e.p, index)
-	end
-	return "\2\0" .. DATA .. DATA .. types .. bytes(table.concat(out))
+local function qualify_all(schema)
+  for _, typename in ipairs(schema.type_names) do
+    for _, f in ipairs(schema.types[typename]) do
+      local full = qualify(schema.types, typename, f.typename)
+      if full == nil then
+        error(string.format("Undefined type %s in type %s", f.typename, typename))
+      end
+      f.typename = full
+    end
+  end
 end
 
 ---------------------------------------------------------------------------
+-- Binary: schema -> bytes
+--
+-- The binary schema is itself a sproto message of this schema:
+--   .type { .field { name 0 : string  buildin 1 : integer  type 2 : integer
+--                    tag 3 : integer  array 4 : boolean  key 5 : integer
+--                    map 6 : boolean }
+--           name 0 : string  fields 1 : *field }
+--   .protocol { name 0 : string  tag 1 : integer  request 2 : integer
+--               response 3 : integer  confirm 4 : boolean }
+--   .group { type 0 : *type  protocol 1 : *protocol }
+-- Every number written is small enough to sit in the header (a larger one
+-- is an error), and each absent tag gets a skip slot of its own.
 
--- Parses schema text; `name` names it in syntax errors (default "=text").
+local function sized(s)
+  return string.pack("<s4", s)
+end
+
+-- Writes one message from `slots`: { tag, small = n } or { tag, data = s }
+-- in ascending tag order.
+local function message(slots)
+  local header, data = {}, {}
+  local expected = 0
+  for _, slot in ipairs(slots) do
+    for _ = expected, slot[1] - 1 do
+      header[#header + 1] = "\1\0"
+    end
+    if slot.data then
+      header[#header + 1] = "\0\0"
+      data[#data + 1] = sized(slot.data)
+    else
+      header[#header + 1] = string.pack("<I2", (slot.small + 1) * 2)
+    end
+    expected = slot[1] + 1
+  end
+  return string.pack("<I2", #header) .. table.concat(header) .. table.concat(data)
+end
+
+-- name -> { id, fields = { name -> { tag, builtin } } }, ids in name order
+local function type_index(schema)
+  local names = {}
+  for name in pairs(schema.types) do
+    names[#names + 1] = name
+  end
+  table.sort(names)
+  local index = {}
+  for i, name in ipairs(names) do
+    local fields = {}
+    for _, f in ipairs(schema.types[name]) do
+      fields[f.name] = { tag = f.tag, builtin = BUILTIN[f.typename] }
+    end
+    index[name] = { id = i - 1, fields = fields }
+  end
+  return names, index
+end
+
+-- The tag of the key field of an indexed array of `target`; key "" asks for
+-- a map: `target` has exactly two fields, the one with the lower tag is the
+-- key. Also tells whether it is a map.
+local function key_tag(fieldname, key, target)
+  if target == nil then
+    error("Invalid map index :" .. key)
+  end
+  local map = key == ""
+  if map then
+    local count, lowest_tag = 0, math.maxinteger
+    for name, kf in pairs(target.fields) do
+      count = count + 1
+      if kf.tag < lowest_tag then
+        lowest_tag, key = kf.tag, name
+      end
+    end
+    if count ~= 2 then
+      error(string.format("Invalid map definition: %s, must only have two fields", fieldname))
+    end
+  end
+  local kf = target.fields[key]
+  if not kf or not kf.builtin then
+    error("Invalid map index :" .. key)
+  end
+  return kf.tag, map
+end
+
+local function field_bytes(f, index)
+  local slots = { { 0, data = f.name } }
+  local builtin = BUILTIN[f.typename]
+  local target
+  if builtin then
+    slots[#slots + 1] = { 1, small = builtin }
+    local subtype = f.typename == "binary" and 1 or f.decimal
+    if subtype then
+      slots[#slots + 1] = { 2, small = subtype }
+    end
+  else
+    target = assert(index[f.typename])
+    slots[#slots + 1] = { 2, small = target.id }
+  end
+  slots[#slots + 1] = { 3, small = f.tag }
+  if f.array then
+    slots[#slots + 1] = { 4, small = 1 }
+  end
+  if f.key then
+    assert(f.array)
+    local tag, map = key_tag(f.name, f.key, target)
+    slots[#slots + 1] = { 5, small = tag }
+    if map then
+      slots[#slots + 1] = { 6, small = 1 }
+    end
+  end
+  return sized(message(slots))
+end
+
+local function type_bytes(name, fields, index)
+  local slots = { { 0, data = name } }
+  if #fields > 0 then
+    local encoded = {}
+    for i, f in ipairs(fields) do
+      encoded[i] = field_bytes(f, index)
+    end
+    slots[2] = { 1, data = table.concat(encoded) }
+  end
+  return sized(message(slots))
+end
+
+local function protocol_bytes(name, p, index)
+  local request
+  if p.request then
+    request = index[p.request]
+    if request == nil then
+      error(string.format("Protocol %s request type %s not found", name, p.request))
+    end
+  end
+  local slots = { { 0, data = name }, { 1, small = p.tag } }
+  if request then
+    slots[#slots + 1] = { 2, small = request.id }
+  end
+  if p.response then
+    slots[#slots + 1] = { 3, small = index[p.response].id }
+  elseif p.confirm then
+    slots[#slots + 1] = { 4, small = 1 }
+  end
+  return sized(message(slots))
+end
+
+local function schema_bytes(schema)
+  if next(schema.types) == nil then
+    assert(next(schema.protocols) == nil)
+    return message {}
+  end
+  local names, index = type_index(schema)
+  local types = {}
+  for i, name in ipairs(names) do
+    types[i] = type_bytes(name, schema.types[name], index)
+  end
+  local group = { { 0, data = table.concat(types) } }
+
+  local ordered = {}
+  for name, p in pairs(schema.protocols) do
+    ordered[#ordered + 1] = { name = name, tag = p.tag, p = p }
+  end
+  if #ordered > 0 then
+    table.sort(ordered, by_tag)
+    local protocols = {}
+    for i, entry in ipairs(ordered) do
+      protocols[i] = protocol_bytes(entry.name, entry.p, index)
+    end
+    group[2] = { 1, data = table.concat(protocols) }
+  end
+  return message(group)
+end
+
+---------------------------------------------------------------------------
+
+-- The binary schema of `text`; `name` names the text in syntax errors
+-- (default "=text").
 function sparser.parse(text, name)
-	local tree = read_schema(text, name or "=text")
-	local all = collect(tree)
-	check_protocols(all)
-	resolve_types(all)
-	return write_schema(all)
+  local schema = schema_of(syntax_tree(text, name or "=text"))
+  check_protocols(schema)
+  qualify_all(schema)
+  return schema_bytes(schema)
 end
 
--- Prints a binary string as hex, 16 bytes a line.
+-- Prints a binary string in hex, sixteen bytes a line, "- " after the eighth.
 function sparser.dump(str)
-	local line = {}
-	for i = 1, #str do
-		line[#line + 1] = string.format("%02X ", str:byte(i))
-		if i % 8 == 0 then
-			if i % 16 == 0 then
-				print(table.concat(line))
-				line = {}
-			else
-				line[#line + 1] = "- "
-			end
-		end
-	end
-	print(table.concat(line))
+  local function hex(s)
+    return (s:gsub(".", function(c)
+      return string.format("%02X ", byte(c))
+    end))
+  end
+  local at = 1
+  repeat
+    local chunk = sub(str, at, at + 15)
+    local row = hex(sub(chunk, 1, 8))
+    if #chunk >= 8 then
+      row = row .. "- " .. hex(sub(chunk, 9))
+    end
+    print(row)
+    at = at + 16
+  until #chunk < 16
 end
 
 return sparser
