@@ -1,229 +1,249 @@
--- sproto: schema objects over sproto.core, and the RPC host (dispatch and
--- attach) that frames messages as a `package` header followed by the
--- request or response body, zero-packed. Stands for the reference's
--- lualib/sproto.lua, with the same API and error texts.
+-- sproto: the Lua face of sproto.core. Stands for the reference's
+-- lualib/sproto.lua (same functions, same error texts).
+--
+-- A schema object wraps a compiled schema (field __cobj) and remembers the
+-- types and protocols it has looked up. A host is the RPC end of a schema:
+-- every message is a `package` header (type = protocol tag, session, ud)
+-- followed by the request or response body, the whole zero-packed.
 
 local core = require "sproto.core"
 
 local sproto = {}
 local host = {}
 
-local weak = { __mode = "kv" }
--- Objects made by sproto.new own their C schema; shared ones do not.
-local owning_mt = { __index = sproto }
-local shared_mt = { __index = sproto }
-local host_mt = { __index = host }
+---------------------------------------------------------------------------
+-- Schema objects
 
-function owning_mt:__gc()
-	core.deleteproto(self.__cobj)
+-- sproto.new objects own their compiled schema and free it when collected;
+-- sharenew objects borrow one (sprotoloader's slots keep it alive).
+local owner_meta = {
+  __index = sproto,
+  __gc = function(self)
+    core.deleteproto(self.__cobj)
+  end,
+}
+local borrower_meta = { __index = sproto }
+
+local function schema_object(cobj, meta)
+  local self = { __cobj = cobj }
+  self.__tcache = setmetatable({}, { __mode = "kv" })
+  self.__pcache = setmetatable({}, { __mode = "kv" })
+  return setmetatable(self, meta)
 end
 
-local function wrap(cobj, mt)
-	return setmetatable({
-		__cobj = cobj,
-		__tcache = setmetatable({}, weak),
-		__pcache = setmetatable({}, weak),
-	}, mt)
-end
-
--- A schema object from a binary schema (see sprotoparser).
 function sproto.new(bin)
-	return wrap(assert(core.newproto(bin)), owning_mt)
+  return schema_object(assert(core.newproto(bin)), owner_meta)
 end
 
--- A schema object over a C schema owned elsewhere (sprotoloader.load).
 function sproto.sharenew(cobj)
-	return wrap(cobj, shared_mt)
+  return schema_object(cobj, borrower_meta)
 end
 
--- A schema object from schema text.
 function sproto.parse(text)
-	local parser = require "sprotoparser"
-	return sproto.new(parser.parse(text))
-end
-
-local function querytype(self, typename)
-	local t = self.__tcache[typename]
-	if not t then
-		t = assert(core.querytype(self.__cobj, typename), "type not found")
-		self.__tcache[typename] = t
-	end
-	return t
-end
-
--- The protocol `pname` (a name or a tag): { name, tag, request, response }.
-local function queryproto(self, pname)
-	local p = self.__pcache[pname]
-	if p then
-		return p
-	end
-	local found, request, response = core.protocol(self.__cobj, pname)
-	assert(found, pname .. " not found")
-	local name, tag = pname, found
-	if tonumber(pname) then
-		name, tag = found, pname
-	end
-	p = { request = request, response = response, name = name, tag = tag }
-	self.__pcache[name] = p
-	self.__pcache[tag] = p
-	return p
-end
-sproto.queryproto = queryproto
-
-function sproto:host(packagename)
-	packagename = packagename or "package"
-	local package = assert(core.querytype(self.__cobj, packagename), "type package not found")
-	return setmetatable({ __proto = self, __package = package, __session = {} }, host_mt)
-end
-
-function sproto:exist_type(typename)
-	if self.__tcache[typename] then
-		return true
-	end
-	return core.querytype(self.__cobj, typename) ~= nil
-end
-
-function sproto:encode(typename, tbl)
-	return core.encode(querytype(self, typename), tbl)
-end
-
-function sproto:decode(typename, ...)
-	return core.decode(querytype(self, typename), ...)
-end
-
-function sproto:pencode(typename, tbl)
-	return core.pack(core.encode(querytype(self, typename), tbl))
-end
-
-function sproto:pdecode(typename, ...)
-	return core.decode(querytype(self, typename), core.unpack(...))
-end
-
-function sproto:exist_proto(pname)
-	if self.__pcache[pname] then
-		return true
-	end
-	return core.protocol(self.__cobj, pname) ~= nil
-end
-
-function sproto:request_encode(protoname, tbl)
-	local p = queryproto(self, protoname)
-	if p.request then
-		return core.encode(p.request, tbl), p.tag
-	end
-	return "", p.tag
-end
-
-function sproto:response_encode(protoname, tbl)
-	local p = queryproto(self, protoname)
-	if p.response then
-		return core.encode(p.response, tbl)
-	end
-	return ""
-end
-
-function sproto:request_decode(protoname, ...)
-	local p = queryproto(self, protoname)
-	if p.request then
-		return (core.decode(p.request, ...)), p.name
-	end
-	return nil, p.name
-end
-
-function sproto:response_decode(protoname, ...)
-	local p = queryproto(self, protoname)
-	if p.response then
-		return core.decode(p.response, ...)
-	end
+  return sproto.new(require("sprotoparser").parse(text))
 end
 
 sproto.pack = core.pack
 sproto.unpack = core.unpack
 
--- A table of default values: of a type, or (what = "REQUEST" / "RESPONSE")
--- of a protocol's request or response.
-function sproto:default(typename, what)
-	if what == nil then
-		return core.default(querytype(self, typename))
-	end
-	local p = queryproto(self, typename)
-	if what == "REQUEST" then
-		if p.request then
-			return core.default(p.request)
-		end
-	elseif what == "RESPONSE" then
-		if p.response then
-			return core.default(p.response)
-		end
-	else
-		error "Invalid type"
-	end
+-- The compiled type `name`, looked up once.
+local function type_of(self, name)
+  local cache = self.__tcache
+  local st = cache[name]
+  if st == nil then
+    st = assert(core.querytype(self.__cobj, name), "type not found")
+    cache[name] = st
+  end
+  return st
 end
 
--- The header table is reused by every host: it is filled, encoded and
--- cleared within one call.
+-- The protocol `key` (its name, or its tag as a number): a table with
+-- name, tag, request and response (the last two nil when absent). Cached
+-- under both the name and the tag.
+local function proto_of(self, key)
+  local cache = self.__pcache
+  local p = cache[key]
+  if p then
+    return p
+  end
+  local other, request, response = core.protocol(self.__cobj, key)
+  assert(other, key .. " not found")
+  p = { request = request, response = response }
+  if tonumber(key) then
+    p.tag, p.name = key, other
+  else
+    p.name, p.tag = key, other
+  end
+  cache[p.name] = p
+  cache[p.tag] = p
+  return p
+end
+sproto.queryproto = proto_of
+
+function sproto:exist_type(name)
+  return self.__tcache[name] ~= nil or core.querytype(self.__cobj, name) ~= nil
+end
+
+function sproto:exist_proto(key)
+  return self.__pcache[key] ~= nil or core.protocol(self.__cobj, key) ~= nil
+end
+
+function sproto:encode(name, tbl)
+  return core.encode(type_of(self, name), tbl)
+end
+
+function sproto:decode(name, ...)
+  return core.decode(type_of(self, name), ...)
+end
+
+function sproto:pencode(name, tbl)
+  return core.pack(self:encode(name, tbl))
+end
+
+function sproto:pdecode(name, ...)
+  return core.decode(type_of(self, name), core.unpack(...))
+end
+
+-- A request body and the protocol tag; "" for a protocol without request.
+function sproto:request_encode(key, tbl)
+  local p = proto_of(self, key)
+  local body = ""
+  if p.request then
+    body = core.encode(p.request, tbl)
+  end
+  return body, p.tag
+end
+
+function sproto:response_encode(key, tbl)
+  local st = proto_of(self, key).response
+  return st and core.encode(st, tbl) or ""
+end
+
+-- The decoded request (nil without request type) and the protocol name.
+function sproto:request_decode(key, ...)
+  local p = proto_of(self, key)
+  local args = nil
+  if p.request then
+    args = core.decode(p.request, ...)
+  end
+  return args, p.name
+end
+
+function sproto:response_decode(key, ...)
+  local st = proto_of(self, key).response
+  if st then
+    return core.decode(st, ...)
+  end
+end
+
+local PART = { REQUEST = "request", RESPONSE = "response" }
+
+-- Default values of a type; with what = "REQUEST" or "RESPONSE", of that
+-- part of the protocol `name` (nothing if the protocol lacks it).
+function sproto:default(name, what)
+  if what == nil then
+    return core.default(type_of(self, name))
+  end
+  local p = proto_of(self, name)
+  local part = PART[what]
+  if part == nil then
+    error "Invalid type"
+  end
+  local st = p[part]
+  if st then
+    return core.default(st)
+  end
+end
+
+---------------------------------------------------------------------------
+-- Hosts
+
+local host_meta = { __index = host }
+
+function sproto:host(package_type)
+  local header = core.querytype(self.__cobj, package_type or "package")
+  return setmetatable({
+    __proto = self,
+    __package = assert(header, "type package not found"),
+    __session = {}, -- session -> response type, or true when none
+  }, host_meta)
+end
+
+-- One table serves as the header of every message: it is filled, encoded
+-- or decoded, and read within a single call.
 local header = {}
 
-local function set_header(type_, session, ud)
-	header.type = type_
-	header.session = session
-	header.ud = ud
+local function encode_header(self, tag, session, ud)
+  header.type, header.session, header.ud = tag, session, ud
+  return core.encode(self.__package, header)
 end
 
--- The function that answers a request of session `session`.
-local function responder(self, response, session)
-	return function(args, ud)
-		set_header(nil, session, ud)
-		local head = core.encode(self.__package, header)
-		if response then
-			return core.pack(head .. core.encode(response, args))
-		end
-		return core.pack(head)
-	end
+-- Header bytes followed by the body (if the message has a body type), packed.
+local function seal(head, body_type, body)
+  if body_type then
+    head = head .. core.encode(body_type, body)
+  end
+  return core.pack(head)
 end
 
--- Reads one message. A request gives "REQUEST", name, args, responder (nil
--- without a session), ud; a response gives "RESPONSE", session, args, ud.
+-- The function that answers the request of session `session`.
+local function responder(self, response_type, session)
+  return function(args, ud)
+    return seal(encode_header(self, nil, session, ud), response_type, args)
+  end
+end
+
+local function got_request(self, body)
+  local p = proto_of(self.__proto, header.type)
+  local args
+  if p.request then
+    args = core.decode(p.request, body)
+  end
+  local respond
+  if header.session then
+    respond = responder(self, p.response, header.session)
+  end
+  return "REQUEST", p.name, args, respond, header.ud
+end
+
+local function got_response(self, body)
+  local session = assert(header.session, "session not found")
+  local expected = assert(self.__session[session], "Unknown session")
+  self.__session[session] = nil
+  local result
+  if expected ~= true then
+    result = core.decode(expected, body)
+  end
+  return "RESPONSE", session, result, header.ud
+end
+
+-- Reads one packed message:
+--   "REQUEST", name, args, respond (nil without session), ud
+--   "RESPONSE", session, result, ud
 function host:dispatch(...)
-	local bin = core.unpack(...)
-	set_header(nil, nil, nil)
-	local head, size = core.decode(self.__package, bin, header)
-	local content = bin:sub(size + 1)
-	if head.type then
-		local p = queryproto(self.__proto, head.type)
-		local args
-		if p.request then
-			args = core.decode(p.request, content)
-		end
-		if header.session then
-			return "REQUEST", p.name, args, responder(self, p.response, header.session), head.ud
-		end
-		return "REQUEST", p.name, args, nil, head.ud
-	end
-	local session = assert(header.session, "session not found")
-	local response = assert(self.__session[session], "Unknown session")
-	self.__session[session] = nil
-	if response == true then
-		return "RESPONSE", session, nil, head.ud
-	end
-	return "RESPONSE", session, core.decode(response, content), head.ud
+  local plain = core.unpack(...)
+  header.type, header.session, header.ud = nil, nil, nil
+  local _, used = core.decode(self.__package, plain, header)
+  local body = plain:sub(used + 1)
+  if header.type then
+    return got_request(self, body)
+  end
+  return got_response(self, body)
 end
 
--- A function(name, args, session, ud) that writes requests of schema `sp`;
--- with a session, the response is expected by dispatch.
+-- A function(name, args, session, ud) that writes requests of the schema
+-- `sp`; when given a session, dispatch will expect its response.
 function host:attach(sp)
-	return function(name, args, session, ud)
-		local p = queryproto(sp, name)
-		set_header(p.tag, session, ud)
-		local head = core.encode(self.__package, header)
-		if session then
-			self.__session[session] = p.response or true
-		end
-		if p.request then
-			return core.pack(head .. core.encode(p.request, args))
-		end
-		return core.pack(head)
-	end
+  local expecting = self.__session
+  return function(name, args, session, ud)
+    local p = proto_of(sp, name)
+    local head = encode_header(self, p.tag, session, ud)
+    -- noted once the header is known to encode, before the body is
+    if session ~= nil then
+      expecting[session] = p.response or true
+    end
+    return seal(head, p.request, args)
+  end
 end
 
 return sproto
