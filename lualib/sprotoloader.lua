@@ -1,30 +1,39 @@
--- sprotoloader: shares parsed sproto schemas between services through the
--- process-wide slots of sproto.core (0 to 15). One service registers a schema
--- in a slot; any service then loads a schema object over it. Stands for the
--- reference's lualib/sprotoloader.lua.
+-- sprotoloader: hands parsed sproto schemas from one service to the others.
+-- sproto.core keeps sixteen process-wide slots (0 to 15); a schema put in a
+-- slot stays there for the life of the process, and any service can build a
+-- schema object over it without parsing again. Stands for the reference's
+-- lualib/sprotoloader.lua (same three functions, same error text).
 
-local parser = require "sprotoparser"
 local core = require "sproto.core"
 local sproto = require "sproto"
 
-local loader = {}
-
--- Parses the schema file `filename` and stores it in slot `index`.
-function loader.register(filename, index)
-	local f = assert(io.open(filename), "Can't open sproto file")
-	local text = f:read "a"
-	f:close()
-	core.saveproto(core.newproto(parser.parse(text)), index)
+-- Compiles the binary schema `binary` and parks it in `slot`.
+local function keep(binary, slot)
+  local compiled = core.newproto(binary)
+  core.saveproto(compiled, slot)
 end
 
--- Stores the binary schema `bin` in slot `index`.
-function loader.save(bin, index)
-	core.saveproto(core.newproto(bin), index)
+-- The whole text of a schema file.
+local function schema_text(path)
+  local file = assert(io.open(path), "Can't open sproto file")
+  local text = file:read "a"
+  file:close()
+  return text
 end
 
--- A schema object over slot `index` (the schema stays owned by the slot).
-function loader.load(index)
-	return sproto.sharenew(core.loadproto(index))
-end
+return {
+  -- register(filename, slot): parse a schema file and park it in the slot.
+  register = function(filename, slot)
+    local parser = require "sprotoparser"
+    keep(parser.parse(schema_text(filename)), slot)
+  end,
 
-return loader
+  -- save(binary, slot): park an already parsed binary schema.
+  save = keep,
+
+  -- load(slot) -> schema object; the slot keeps owning the schema, so the
+  -- object has no finaliser.
+  load = function(slot)
+    return sproto.sharenew(core.loadproto(slot))
+  end,
+}
