@@ -1,28 +1,21 @@
--- skynet.snax — client side of snax services.
+-- skynet.snax: the calling side of snax services.
 --
--- Stands for the reference's lualib/skynet/snax.lua. A snax service is a Lua
--- file (found through the `snax` config path) run by `snaxd <name>`; see
--- snax.interface for how its methods are declared. Requiring this module
--- registers the `snax` protocol (id 11). The method ids of a service type are
--- learnt by loading its file here too, in a nearly empty environment (or the
--- module named by the `snax_interface_g` config key).
---   newservice(name, ...) -> obj        new instance, init(...) called
---   rawnewservice(name, ...) -> handle  the same, without the object
---   uniqueservice / globalservice(name, ...) -> obj   one per node / cluster
---   queryservice / queryglobal(name) -> obj
---   bind(handle, name) -> obj           (cached per handle)
---   self(), exit(...), kill(obj, ...), hotfix(obj, source, ...),
---   profile_info(obj), printf(fmt, ...), interface(name)
--- An object has `post.X(...)` (send to accept.X), `req.X(...)` (call
--- response.X), `handle` and `type`; tostring gives `[name:handle]`.
+-- Stands for the reference's lualib/skynet/snax.lua (same API and texts). A
+-- snax service is a Lua file, found through the `snax` config path and run
+-- by `snaxd <name>`; snax.interface describes how it declares its methods.
+-- Requiring this module registers the `snax` protocol (id 11). To learn the
+-- method ids of a service type, its file is loaded here too, with a global
+-- table that is empty but for a no-op `require` (or the module named by the
+-- `snax_interface_g` config key).
+--
+-- Objects: obj.post.X(...) sends to accept.X, obj.req.X(...) calls response.X
+-- and returns its results; obj.handle, obj.type; tostring(obj) is
+-- "[<type>:<hex handle>]". One object per handle (snax.bind).
 
 local skynet = require "skynet"
-local load_interface = require "snax.interface"
+local snax_interface = require "snax.interface"
 
 local snax = {}
-
-local globals_module = skynet.getenv "snax_interface_g"
-local G = globals_module and require(globals_module) or { require = function() end }
 
 skynet.register_protocol {
   name = "snax",
@@ -31,20 +24,74 @@ skynet.register_protocol {
   unpack = skynet.unpack,
 }
 
-local interfaces = {}
+-- The global table interface files are loaded with on this side.
+local interface_env
+do
+  local module = skynet.getenv "snax_interface_g"
+  if module then
+    interface_env = require(module)
+  else
+    interface_env = { require = function() end }
+  end
+end
 
+---------------------------------------------------------------------------
+-- Service types
+
+local types = {} -- name -> { name, accept = {}, response = {}, system = {} }
+
+-- The method ids of the snax type `name`, by group and method name.
 function snax.interface(name)
-  local known = interfaces[name]
-  if known then
-    return known
+  local t = types[name]
+  if t == nil then
+    t = { name = name, accept = {}, response = {}, system = {} }
+    for _, method in ipairs(snax_interface(name, interface_env)) do
+      local id, group, mname = method[1], method[2], method[3]
+      t[group][mname] = id
+    end
+    types[name] = t
   end
-  local methods = load_interface(name, G)
-  local t = { name = name, accept = {}, response = {}, system = {} }
-  for _, m in ipairs(methods) do
-    t[m[2]][m[3]] = m[1]
-  end
-  interfaces[name] = t
   return t
+end
+
+---------------------------------------------------------------------------
+-- Objects
+
+-- How obj.post / obj.req reach a method: the group its ids come from, the
+-- word used when the method is unknown, and how the message goes out.
+local senders = {
+  post = {
+    group = "accept",
+    word = "post",
+    send = function(handle, id, ...)
+      skynet.send(handle, "snax", id, ...)
+    end,
+  },
+  req = {
+    group = "response",
+    word = "request",
+    send = function(handle, id, ...)
+      return skynet.call(handle, "snax", id, ...)
+    end,
+  },
+}
+
+-- The table behind obj.post or obj.req: reading obj.post.X gives a function
+-- sending method X (an unknown X raises "<word> <type>:X no exist").
+local function method_table(sender, t, handle)
+  local ids = t[sender.group]
+  local send = sender.send
+  return setmetatable({}, {
+    __index = function(_, method)
+      local id = ids[method]
+      if id == nil then
+        error(string.format("%s %s:%s no exist", sender.word, t.name, method))
+      end
+      return function(...)
+        return send(handle, id, ...)
+      end
+    end,
+  })
 end
 
 local object_meta = {
@@ -53,55 +100,36 @@ local object_meta = {
   end,
 }
 
-local send, call = skynet.send, skynet.call
+local objects = setmetatable({}, { __mode = "kv" }) -- handle -> object
 
--- `obj.post.X` / `obj.req.X`: functions built on demand for known methods.
--- A post is a plain send and returns nothing; a request returns the results.
-local function method_table(t, handle, group, verb)
-  local post = group == "accept"
-  return setmetatable({}, {
-    __index = function(_, method)
-      local id = t[group][method]
-      if not id then
-        error(string.format("%s %s:%s no exist", verb, t.name, method))
-      end
-      if post then
-        return function(...)
-          send(handle, "snax", id, ...)
-        end
-      end
-      return function(...)
-        return call(handle, "snax", id, ...)
-      end
-    end,
-  })
-end
-
-local bound = setmetatable({}, { __mode = "kv" })
-
-function snax.bind(handle, name)
-  local obj = bound[handle]
-  if obj then
-    assert(obj.type == name)
-    return obj
-  end
+local function new_object(handle, name)
   local t = snax.interface(name)
-  obj = setmetatable({
-    post = method_table(t, handle, "accept", "post"),
-    req = method_table(t, handle, "response", "request"),
-    type = name,
-    handle = handle,
-  }, object_meta)
-  bound[handle] = obj
+  local obj = setmetatable({ type = name, handle = handle }, object_meta)
+  obj.post = method_table(senders.post, t, handle)
+  obj.req = method_table(senders.req, t, handle)
   return obj
 end
 
+function snax.bind(handle, name)
+  local obj = objects[handle]
+  if obj == nil then
+    obj = new_object(handle, name)
+    objects[handle] = obj
+  else
+    assert(obj.type == name)
+  end
+  return obj
+end
+
+---------------------------------------------------------------------------
+-- Starting and finding services
+
 function snax.rawnewservice(name, ...)
-  local t = snax.interface(name)
+  local init_id = snax.interface(name).system.init
   local handle = skynet.newservice("snaxd", name)
-  assert(bound[handle] == nil)
-  if t.system.init then
-    call(handle, "snax", t.system.init, ...)
+  assert(objects[handle] == nil)
+  if init_id then
+    skynet.call(handle, "snax", init_id, ...)
   end
   return handle
 end
@@ -110,41 +138,53 @@ function snax.newservice(name, ...)
   return snax.bind(snax.rawnewservice(name, ...), name)
 end
 
-local function from_service_mgr(command, name, ...)
-  local handle = assert(call(".service", "lua", command, "snaxd", name, ...))
+-- The unique and global variants are kept by service_mgr (`.service`).
+local function through_manager(command, name, ...)
+  local handle = assert(skynet.call(".service", "lua", command, "snaxd", name, ...))
   return snax.bind(handle, name)
 end
 
 function snax.uniqueservice(name, ...)
-  return from_service_mgr("LAUNCH", name, ...)
+  return through_manager("LAUNCH", name, ...)
 end
 
 function snax.globalservice(name, ...)
-  return from_service_mgr("GLAUNCH", name, ...)
+  return through_manager("GLAUNCH", name, ...)
 end
 
 function snax.queryservice(name)
-  return from_service_mgr("QUERY", name)
+  return through_manager("QUERY", name)
 end
 
 function snax.queryglobal(name)
-  return from_service_mgr("GQUERY", name)
-end
-
-function snax.kill(obj, ...)
-  local t = snax.interface(obj.type)
-  call(obj.handle, "snax", t.system.exit, ...)
+  return through_manager("GQUERY", name)
 end
 
 function snax.self()
   return snax.bind(skynet.self(), SERVICE_NAME)
 end
 
+---------------------------------------------------------------------------
+-- System methods of a running service
+
+local function system_call(obj, method, ...)
+  local id = snax.interface(obj.type).system[method]
+  return skynet.call(obj.handle, "snax", id, ...)
+end
+
+function snax.kill(obj, ...)
+  system_call(obj, "exit", ...)
+end
+
 function snax.exit(...)
   snax.kill(snax.self(), ...)
 end
 
-local function results(ok, ...)
+function snax.profile_info(obj)
+  return system_call(obj, "profile")
+end
+
+local function hotfix_outcome(ok, ...)
   if not ok then
     error(...)
   end
@@ -152,17 +192,11 @@ local function results(ok, ...)
 end
 
 function snax.hotfix(obj, source, ...)
-  local t = snax.interface(obj.type)
-  return results(call(obj.handle, "snax", t.system.hotfix, source, ...))
+  return hotfix_outcome(system_call(obj, "hotfix", source, ...))
 end
 
 function snax.printf(fmt, ...)
   skynet.error(string.format(fmt, ...))
-end
-
-function snax.profile_info(obj)
-  local t = snax.interface(obj.type)
-  return call(obj.handle, "snax", t.system.profile)
 end
 
 return snax
