@@ -1,136 +1,137 @@
--- snax.hotfix — replaces methods of a running snax service with new code.
+-- snax.hotfix: patches the methods of a running snax service.
 --
--- Stands for the reference's lualib/snax/hotfix.lua. The patch source is
--- loaded like a snax file (snax.interface) in a copy of the service's global
--- environment. Each accept/response/system method it defines replaces the
--- method of the same group and name (an unknown one fails with
--- "Patch mismatch group.name"). Upvalues of the patch that are nil when it is
--- loaded (its top-level `local x` declarations) and its _ENV are joined to the
--- service's upvalues of the same name, collected from the service's methods
--- and the functions they reach through upvalues sharing their _ENV, so the
--- patched code reads and writes the service's state. If the patch defines
--- `hotfix(...)`, it is called with the extra arguments and its results are
--- returned.
+-- Stands for the reference's lualib/snax/hotfix.lua (same behaviour, same
+-- error texts). Called by snaxd as
 --   hotfix(methods, source, ...) -> true, results... | false, error
+-- `source` is read like a snax file (snax.interface) under the chunk name
+-- "=patch", in a private copy of the global table. Every accept, response or
+-- system method it defines takes the place of the service's method of the
+-- same group and name ("Patch mismatch <group>.<name>" when there is none).
+-- Before that, each upvalue of the new code that is still nil (a top-level
+-- `local x` of the patch) or is the patch's global table is joined to the
+-- service's upvalue of the same name, so the new code works on the
+-- service's own locals and globals. The service's upvalues are gathered from
+-- its methods and, through upvalues holding functions, from the functions
+-- they reach that share their _ENV; one name bound to two different upvalues
+-- is "ambiguity local value <name>". Finally, if the patch defines
+-- hotfix(...), it is called with the remaining arguments and its results are
+-- returned.
 
-local interface = require "snax.interface"
+local snax_interface = require "snax.interface"
 
-local getupvalue, upvalueid, upvaluejoin = debug.getupvalue, debug.upvalueid, debug.upvaluejoin
+local getupvalue = debug.getupvalue
+local upvalueid = debug.upvalueid
+local upvaluejoin = debug.upvaluejoin
 
--- The globals of the service as they are when this module is loaded: the
--- patch runs in a copy so that its own assignments do not leak.
-local patch_env = {}
+-- The patch's global table: a copy of the globals as they are when this
+-- module is first loaded, so that the patch's own globals stay out of the
+-- service's table.
+local patch_G = {}
 for k, v in pairs(_ENV) do
-  patch_env[k] = v
+  patch_G[k] = v
 end
 
--- Upvalue id of f's _ENV, if it has one.
-local function env_of(f)
-  local i = 1
-  while true do
-    local name = getupvalue(f, i)
-    if name == nil then
-      return nil
-    elseif name == "_ENV" then
+-- Iterates over the upvalues of f: index, name, value.
+local function upvalues(f)
+  local i = 0
+  return function()
+    i = i + 1
+    local name, value = getupvalue(f, i)
+    if name ~= nil then
+      return i, name, value
+    end
+  end
+end
+
+-- The identity of f's _ENV upvalue, if f has one.
+local function env_id(f)
+  for i, name in upvalues(f) do
+    if name == "_ENV" then
       return upvalueid(f, i)
     end
-    i = i + 1
   end
 end
 
--- Records f's upvalues by name (and those of the functions it reaches that
--- share the environment `env`); two different upvalues with one name are an
--- error.
-local function gather(f, found, env)
-  local i = 1
-  while true do
-    local name, value = getupvalue(f, i)
-    if name == nil then
-      return
-    end
-    local id = upvalueid(f, i)
-    local known = found[name]
-    if known then
-      assert(known.id == id, string.format("ambiguity local value %s", name))
-    else
-      found[name] = { func = f, index = i, id = id }
-      if type(value) == "function" and env_of(value) == env then
-        gather(value, found, env)
-      end
-    end
-    i = i + 1
-  end
-end
-
--- A function of ours whose only upvalue is _ENV, to join a patch's _ENV with
--- when no service method uses globals.
-local function env_holder()
+-- A function of this module whose first upvalue is _ENV: the target for the
+-- patch's _ENV when none of the service's methods has one.
+local function globals_anchor()
   return _ENV
 end
 
+-- Where each upvalue name of the service lives: name -> { func, index, id }.
 local function service_upvalues(methods)
-  local found = {}
-  for _, m in pairs(methods) do
-    local f = m[4]
+  local where = {}
+  local function visit(f, env)
+    for i, name, value in upvalues(f) do
+      local id = upvalueid(f, i)
+      local known = where[name]
+      if known then
+        assert(known.id == id, string.format("ambiguity local value %s", name))
+      else
+        where[name] = { func = f, index = i, id = id }
+        if type(value) == "function" and env_id(value) == env then
+          visit(value, env)
+        end
+      end
+    end
+  end
+  for _, method in ipairs(methods) do
+    local f = method[4]
     if f then
-      gather(f, found, env_of(f))
+      visit(f, env_id(f))
     end
   end
-  if not found._ENV then
-    found._ENV = { func = env_holder, index = 1 }
-  end
-  return found
+  where._ENV = where._ENV or { func = globals_anchor, index = 1 }
+  return where
 end
 
-local function find_method(methods, group, name)
-  for _, m in pairs(methods) do
-    if m[2] == group and m[3] == name then
-      return m
-    end
-  end
-end
-
--- Joins the free upvalues of f (and of the functions nested in it) to the
+-- Ties the open upvalues of f, and of the functions it holds, to the
 -- service's upvalues of the same name.
-local function join(found, f)
-  local i = 1
-  while true do
-    local name, value = getupvalue(f, i)
-    if name == nil then
-      return
-    end
-    if value == nil or value == patch_env then
-      local target = found[name]
+local function attach(f, where)
+  for i, name, value in upvalues(f) do
+    if value == nil or value == patch_G then
+      local target = where[name]
       if target then
         upvaluejoin(f, i, target.func, target.index)
       end
     elseif type(value) == "function" then
-      join(found, value)
+      attach(value, where)
     end
-    i = i + 1
+  end
+end
+
+local function method_named(methods, group, name)
+  for _, method in ipairs(methods) do
+    if method[2] == group and method[3] == name then
+      return method
+    end
   end
 end
 
 local function apply(methods, source, ...)
-  local patch = interface("patch", patch_env, function()
-    return assert(load(source, "=patch", "bt", patch_env))
+  local patch = snax_interface("patch", patch_G, function(_, _, G)
+    return assert(load(source, "=patch", "bt", G))
   end)
-  local found = service_upvalues(methods)
-  for _, m in pairs(patch) do
-    local group, name, f = m[2], m[3], m[4]
+  local where = service_upvalues(methods)
+  local patch_hotfix
+  for _, new in ipairs(patch) do
+    local group, name, f = new[2], new[3], new[4]
     if f then
-      local target = assert(find_method(methods, group, name),
-        string.format("Patch mismatch %s.%s", group, name))
-      join(found, f)
-      target[4] = f
+      local old = assert(method_named(methods, group, name), string.format("Patch mismatch %s.%s", group, name))
+      attach(f, where)
+      old[4] = f
+      if group == "system" and name == "hotfix" then
+        patch_hotfix = f
+      end
     end
   end
-  local entry = find_method(patch, "system", "hotfix")
-  if entry and entry[4] then
-    return entry[4](...)
+  if patch_hotfix then
+    return patch_hotfix(...)
   end
 end
 
+-- hotfix(methods, source, ...) -> true, results of the patch's hotfix(...)
+-- or false, error
 return function(methods, source, ...)
   return pcall(apply, methods, source, ...)
 end

@@ -1,100 +1,132 @@
--- snax.interface — loads a snax service file and lists its methods.
+-- snax.interface: reads a snax service file and lists the methods it defines.
 --
--- Stands for the reference's lualib/snax/interface.lua. A snax file is run
--- with `G` as its global table. While its main chunk runs:
---   * `accept.X = f` / `response.X = f` (also `function accept.X() end`)
---     register methods; ids are handed out in definition order after the
---     four system methods;
---   * assigning a global named init, exit, hotfix or profile sets that
---     system method (ids 1..4);
---   * any other global assignment is kept aside (and readable by the chunk)
---     and copied into G once the chunk has run.
--- Returns `methods, pattern`: methods is a list of { id, group, name, f }
--- (f may be nil for a system method the file does not define), pattern is
--- the entry of the `snax` search path the file was found with.
---   interface(name, G [, loader]) — loader(path, name, G) -> chunk, pattern
+-- Stands for the reference's lualib/snax/interface.lua (same calling
+-- convention, same results, same error texts). Called as
+--   interface(name, G [, loader]) -> methods, pattern
+-- The file is found through the `;`-separated patterns of the `snax` config
+-- key (or by loader(path, name, G) -> chunk, pattern) and its main chunk is
+-- run with G as its global table. While it runs:
+--   * `accept.X = f` / `response.X = f` (or `function accept.X() end`) define
+--     methods, numbered in definition order after the system methods;
+--   * setting a global init, exit, hotfix or profile defines that system
+--     method (ids 1 to 4);
+--   * every other new global is held aside (the chunk still reads it back)
+--     and stored into G once the chunk has finished.
+-- `methods` is a list of { id, group, name, f } (f is nil for a system method
+-- the file leaves out); `pattern` is the search pattern the file came from.
 
 local skynet = require "skynet"
 
 local SYSTEM = { "init", "exit", "hotfix", "profile" }
 
--- Finds `name` through the `;`-separated patterns of `path`.
-local function search_loader(path, name, G)
-  local errors = {}
-  for pattern in path:gmatch("[^;]+") do
+-- The default loader: the first pattern of `path` whose file compiles.
+local function from_search_path(path, name, G)
+  local failures = {}
+  for pattern in path:gmatch "[^;]+" do
     local filename = pattern:gsub("?", name)
-    local chunk, err = loadfile(filename, "bt", G)
+    local chunk, why = loadfile(filename, "bt", G)
     if chunk then
       return chunk, pattern
     end
-    errors[#errors + 1] = err
+    failures[#failures + 1] = why
   end
-  error(table.concat(errors, "\n"))
+  error(table.concat(failures, "\n"))
 end
 
--- A write-only table: each assignment registers one method of `group`.
-local function method_group(methods, group)
-  local seen = {}
-  local function define(_, name, f)
-    if type(name) ~= "string" then
-      error(string.format("%s method only support string", group))
-    end
-    if type(f) ~= "function" then
-      error(string.format("%s.%s must be function", group, name))
-    end
-    if seen[name] then
-      error(string.format("%s.%s duplicate definition", group, name))
-    end
-    seen[name] = true
-    methods[#methods + 1] = { #methods + 1, group, name, f }
+---------------------------------------------------------------------------
+-- What a file defines, gathered while its main chunk runs.
+
+local Definitions = {}
+Definitions.__index = Definitions
+
+local function definitions()
+  local self = setmetatable({
+    methods = {}, -- the result list
+    system_ids = {}, -- system method name -> id
+    taken = { accept = {}, response = {} }, -- names defined per group
+    held = {}, -- other globals, stored into G at the end
+  }, Definitions)
+  for id, sysname in ipairs(SYSTEM) do
+    self.methods[id] = { id, "system", sysname }
+    self.system_ids[sysname] = id
   end
-  return setmetatable({}, { __newindex = define })
+  return self
 end
+
+function Definitions:add_method(group, name, f)
+  local taken = self.taken[group]
+  local problem
+  if type(name) ~= "string" then
+    problem = string.format("%s method only support string", group)
+  elseif type(f) ~= "function" then
+    problem = string.format("%s.%s must be function", group, name)
+  elseif taken[name] then
+    problem = string.format("%s.%s duplicate definition", group, name)
+  end
+  if problem then
+    error(problem)
+  end
+  taken[name] = true
+  local id = #self.methods + 1
+  self.methods[id] = { id, group, name, f }
+end
+
+-- A new global of the chunk: a system method, or a value held aside.
+function Definitions:set_global(key, value)
+  local id = self.system_ids[key]
+  if id == nil then
+    self.held[key] = value
+    return
+  end
+  if type(value) ~= "function" then
+    error(string.format("%s must be a function", key))
+  end
+  self.methods[id][4] = value
+end
+
+-- The write-only table the chunk sees as `accept` or `response`.
+function Definitions:group_table(group)
+  return setmetatable({}, {
+    __newindex = function(_, name, f)
+      self:add_method(group, name, f)
+    end,
+  })
+end
+
+-- The metatable G wears while the chunk runs.
+function Definitions:global_meta()
+  local visible = setmetatable({
+    accept = self:group_table "accept",
+    response = self:group_table "response",
+  }, { __index = self.held })
+  return {
+    __index = visible,
+    __newindex = function(_, key, value)
+      self:set_global(key, value)
+    end,
+  }
+end
+
+---------------------------------------------------------------------------
 
 return function(name, G, loader)
-  loader = loader or search_loader
-
+  -- G must be a plain table that does not already define these names.
   assert(getmetatable(G) == nil)
-  assert(G.init == nil)
-  assert(G.exit == nil)
-  assert(G.accept == nil)
-  assert(G.response == nil)
-
-  local methods = {}
-  local system_id = {}
-  for id, sysname in ipairs(SYSTEM) do
-    system_id[sysname] = id
-    methods[id] = { id, "system", sysname }
+  for _, reserved in ipairs { "init", "exit", "accept", "response" } do
+    assert(G[reserved] == nil)
   end
 
-  local deferred = {} -- other globals set by the chunk
-  local scope = setmetatable({
-    accept = method_group(methods, "accept"),
-    response = method_group(methods, "response"),
-  }, { __index = deferred })
-
-  local function assign(_, key, value)
-    local id = system_id[key]
-    if id == nil then
-      deferred[key] = value
-    elseif type(value) == "function" then
-      methods[id][4] = value
-    else
-      error(string.format("%s must be a function", key))
-    end
-  end
-
+  local defs = definitions()
   local path = assert(skynet.getenv "snax", "please set snax in config file")
-  local chunk, pattern = loader(path, name, G)
+  local chunk, pattern = (loader or from_search_path)(path, name, G)
 
-  setmetatable(G, { __index = scope, __newindex = assign })
+  setmetatable(G, defs:global_meta())
   local ok, err = xpcall(chunk, debug.traceback)
   setmetatable(G, nil)
   assert(ok, err)
 
-  for k, v in pairs(deferred) do
-    G[k] = v
+  for key, value in pairs(defs.held) do
+    G[key] = value
   end
-
-  return methods, pattern
+  return defs.methods, pattern
 end
