@@ -1,35 +1,46 @@
--- service_cell — runs one service made by skynet.service.new.
+-- service_cell: the body of one service made by skynet.service.new.
 --
--- Stands for the reference's service/service_cell.lua. Started by
--- service_provider as `service_cell <name>`; its `init` command loads the
--- dumped main function (chunk name = the service name) and runs it with the
--- given arguments. skynet.start inside that function is captured and its
--- start function runs right away, during `init`. Until the main function
--- installs its own, the lua dispatch raises "No dispatch function".
+-- Stands for the reference's service/service_cell.lua. service_provider
+-- launches `service_cell <name>` and sends it one `init` command carrying the
+-- dumped main function (bytecode) and its arguments. The function is loaded
+-- under the chunk name <name> and run; if it calls skynet.start, the start
+-- function is kept and run as soon as the main function returns, still inside
+-- `init`, which is answered afterwards. Until the user's code installs its own
+-- lua dispatch, lua messages fail with "No dispatch function".
 
 local skynet = require "skynet"
 
-local name = ...
-local handlers = {}
+local cell_name = ...
 
-function handlers.init(code, ...)
-  local start_func
-  skynet.start = function(f)
-    start_func = f
-  end
-  skynet.dispatch("lua", function()
-    error "No dispatch function"
-  end)
-  local main = assert(load(code, name))
-  assert(skynet.pcall(main, ...))
-  if start_func then
-    start_func()
-  end
-  skynet.ret()
+local function refuse()
+  error "No dispatch function"
 end
 
+-- Runs the user's main function; returns the start function it gave to
+-- skynet.start, if any.
+local function run_main(bytecode, ...)
+  local start_fn
+  skynet.start = function(fn)
+    start_fn = fn
+  end
+  skynet.dispatch("lua", refuse)
+  local main = assert(load(bytecode, cell_name))
+  assert(skynet.pcall(main, ...))
+  return start_fn
+end
+
+local commands = {
+  init = function(bytecode, ...)
+    local start_fn = run_main(bytecode, ...)
+    if start_fn then
+      start_fn()
+    end
+    skynet.ret()
+  end,
+}
+
 skynet.start(function()
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    handlers[cmd](...)
+  skynet.dispatch("lua", function(_, _, what, ...)
+    return commands[what](...)
   end)
 end)

@@ -1,130 +1,179 @@
--- service_provider — keeps the services made by skynet.service.new.
+-- service_provider: keeper of the services made by skynet.service.new.
 --
--- Stands for the reference's service/service_provider.lua (a unique service).
--- Each name gets one `service_cell`, initialised with the bytecode of the
--- user's main function. Per name: booting (askers queue up), booted
--- (address), or failed (the error is raised to every later asker).
--- Commands: test, launch, query, close.
+-- Stands for the reference's service/service_provider.lua (a unique service,
+-- same commands and replies). Each name gets one `service_cell`, booted with
+-- the bytecode of the user's main function and its arguments. Commands
+-- (lua protocol, answered with skynet.ret):
+--   test name    -> address | nil, true (booting) | nothing; raises the boot
+--                   error of a name that failed
+--   launch name, bytecode, ...  -> address (boots the cell unless another
+--                   launch does; then waits for that one)
+--   query name   -> address, once booted (waits; raises if the boot failed)
+--   close name   -> the address, forgetting the name (nil if unknown or
+--                   still booting)
+-- The debug INFO lists every cell: name, init arguments, boot time, status.
 
 local skynet = require "skynet"
 
-local provider = {}
-local records = setmetatable({}, {
-  __index = function(t, name)
-    local r = { queue = {} }
-    t[name] = r
-    return r
-  end,
-})
+-- name -> cell:
+--   waiters  responses owed until the boot settles (nil once settled)
+--   booting  true while a launch is under way
+--   address  the service_cell, once booted
+--   failure  the boot error, when it failed
+--   init     the boot arguments as text; time  when it booted
+local cells = {}
 
--- answer later, when the name is booted (or failed)
-local function enqueue(r)
-  r.queue[#r.queue + 1] = skynet.response()
+local function cell_of(name)
+  local cell = cells[name]
+  if cell == nil then
+    cell = { waiters = {} }
+    cells[name] = cell
+  end
+  return cell
 end
 
-function provider.query(name)
-  local r = records[name]
-  if r.queue then
-    enqueue(r)
-  elseif r.address then
-    skynet.ret(skynet.pack(r.address))
-  else
-    error(r.error)
-  end
+local function reply(...)
+  skynet.ret(skynet.pack(...))
 end
 
-local function boot(addr, name, code, ...)
-  skynet.call(addr, "lua", "init", code, ...)
-  local args = table.pack(...)
-  for i = 1, args.n do
-    args[i] = tostring(args[i])
-  end
-  local r = records[name]
-  if args.n > 0 then
-    r.init = table.concat(args, ",", 1, args.n)
-  end
-  r.time = skynet.time()
+-- Answers later, when the boot of `cell` settles.
+local function postpone(cell)
+  table.insert(cell.waiters, skynet.response())
 end
 
-function provider.launch(name, code, ...)
-  local r = records[name]
-  if r.address then
-    return skynet.ret(skynet.pack(r.address))
-  end
-  if r.booting then
-    return enqueue(r)
-  end
-  r.booting = true
-  local ok, addr = pcall(skynet.newservice, "service_cell", name)
-  local err
-  if ok then
-    ok, err = xpcall(boot, debug.traceback, addr, name, code, ...)
-  else
-    err, addr = addr, nil
-  end
-  r.booting = nil
-  local queue = r.queue
-  r.queue = nil
-  if ok then
-    r.address = addr
-    for _, respond in ipairs(queue) do
-      respond(true, addr)
-    end
-    skynet.ret(skynet.pack(addr))
-  else
-    if addr then
-      skynet.send(addr, "debug", "EXIT")
-    end
-    r.error = err
-    for _, respond in ipairs(queue) do
+-- Answers everyone waiting for `cell`: its address, or a failure.
+local function settle(cell, address)
+  local waiters = cell.waiters or {}
+  cell.waiters = nil
+  for _, respond in ipairs(waiters) do
+    if address then
+      respond(true, address)
+    else
       respond(false)
     end
-    error(err)
   end
 end
 
-function provider.test(name)
-  local r = records[name]
-  if r.booting then
-    skynet.ret(skynet.pack(nil, true))
-  elseif r.address then
-    skynet.ret(skynet.pack(r.address))
-  elseif r.error then
-    error(r.error)
-  else
-    skynet.ret()
+local function args_text(...)
+  local n = select("#", ...)
+  if n == 0 then
+    return nil
   end
+  local words = {}
+  for i = 1, n do
+    words[i] = tostring((select(i, ...)))
+  end
+  return table.concat(words, ",")
 end
 
-function provider.close(name)
-  local r = rawget(records, name)
-  if not r or r.booting then
-    return skynet.ret(skynet.pack(nil))
+-- Runs the user's code in the new cell and notes how it was booted.
+local function initialise(cell, address, bytecode, ...)
+  skynet.call(address, "lua", "init", bytecode, ...)
+  cell.init = args_text(...) or cell.init
+  cell.time = skynet.time()
+end
+
+-- true, address | false, error [, address of a cell to get rid of]
+local function boot(cell, name, bytecode, ...)
+  local made, address = pcall(skynet.newservice, "service_cell", name)
+  if not made then
+    return false, address
   end
-  records[name] = nil
-  skynet.ret(skynet.pack(r.address))
+  local ok, err = xpcall(initialise, debug.traceback, cell, address, bytecode, ...)
+  if not ok then
+    return false, err, address
+  end
+  return true, address
+end
+
+local commands = {}
+
+function commands.launch(name, bytecode, ...)
+  local cell = cell_of(name)
+  if cell.address then
+    return reply(cell.address)
+  end
+  if cell.booting then
+    return postpone(cell)
+  end
+  cell.booting = true
+  local ok, result, leftover = boot(cell, name, bytecode, ...)
+  cell.booting = nil
+  if ok then
+    cell.address = result
+    settle(cell, result)
+    return reply(result)
+  end
+  if leftover then
+    skynet.send(leftover, "debug", "EXIT")
+  end
+  cell.failure = result
+  settle(cell, nil)
+  error(result)
+end
+
+function commands.query(name)
+  local cell = cell_of(name)
+  if cell.waiters then
+    return postpone(cell)
+  end
+  if cell.address then
+    return reply(cell.address)
+  end
+  error(cell.failure)
+end
+
+function commands.test(name)
+  local cell = cell_of(name)
+  if cell.booting then
+    return reply(nil, true)
+  end
+  if cell.address then
+    return reply(cell.address)
+  end
+  if cell.failure then
+    error(cell.failure)
+  end
+  skynet.ret()
+end
+
+function commands.close(name)
+  local cell = cells[name]
+  if cell == nil or cell.booting then
+    return reply(nil)
+  end
+  cells[name] = nil
+  reply(cell.address)
+end
+
+-- "booting", "waiting(<n>)" while askers wait for the first launch, or nil.
+local function status_of(cell)
+  if cell.booting then
+    return "booting"
+  end
+  return cell.waiters and string.format("waiting(%d)", #cell.waiters)
+end
+
+-- debug INFO: address -> { name, init, status, time }
+local function info()
+  local out = {}
+  for name, cell in pairs(cells) do
+    local booted = cell.time and os.date("%Y %b %d %T %z", math.floor(cell.time))
+    out[skynet.address(cell.address)] = {
+      name = name,
+      init = cell.init,
+      status = status_of(cell),
+      time = booted,
+    }
+  end
+  return out
+end
+
+local function serve(_, _, command, ...)
+  commands[command](...)
 end
 
 skynet.start(function()
-  skynet.dispatch("lua", function(_, _, cmd, ...)
-    provider[cmd](...)
-  end)
-  skynet.info_func(function()
-    local info = {}
-    for name, r in pairs(records) do
-      local status
-      if r.booting then
-        status = "booting"
-      elseif r.queue then
-        status = "waiting(" .. #r.queue .. ")"
-      end
-      info[skynet.address(r.address)] = {
-        init = r.init,
-        name = name,
-        time = r.time and os.date("%Y %b %d %T %z", math.floor(r.time)),
-        status = status,
-      }
-    end
-    return info
-  end)
+  skynet.info_func(info)
+  skynet.dispatch("lua", serve)
 end)
