@@ -1,209 +1,225 @@
--- service_mgr — unique services (skynet.uniqueservice / queryservice).
+-- service_mgr: the keeper of unique services (skynet.uniqueservice,
+-- skynet.queryservice, and their snax counterparts).
 --
--- Stands for the reference's service/service_mgr.lua; registered as
--- `.service`, and in the node hosting the master also as the global name
--- SERVICE, which owns the cluster-wide ("@name") unique services.
--- Every name is in one of three states:
---   a handle (number)  launched;
---   a string           the launch failed, the text is raised to every asker;
---   a table            being launched or waited for: { launch = info of the
---                      LAUNCH in progress, [1..n] = waiting askers }.
--- Requests answer `handle` or `nil, error text`.
+-- Stands for the reference's service/service_mgr.lua (same commands, replies
+-- and texts). Registered as `.service`; on the node that hosts the harbor
+-- master (`standalone` set) also as the global name SERVICE, which keeps the
+-- cluster-wide unique services, named "@<name>". Other nodes forward their
+-- global requests to SERVICE and report themselves to it for LIST.
+-- A `snaxd` service is kept under "<snaxd or @snaxd>.<snax name>".
+-- Commands (lua protocol) answer `result` or `nil, error text`:
+--   LAUNCH name, ...   launch once, everyone else waits for that launch
+--   QUERY name         wait until someone has launched it
+--   GLAUNCH / GQUERY   the same for global names
+--   LIST               { name = ":%08x" | "Error: <text>" | diagnostics }
+--   REPORT mgr         (SERVICE only) another node's service_mgr
 
 local skynet = require "skynet.manager"
 
-local cmd = {}
-local registry = {}
+local commands = {}
 
--- launch `name` with func(...) and publish the outcome to everyone waiting
-local function launch_now(name, func, ...)
-  local ok, result = pcall(func, ...)
-  local entry = registry[name]
-  assert(type(entry) == "table")
-  if ok then
-    registry[name] = result
+---------------------------------------------------------------------------
+-- The registry
+--
+-- key -> entry, either settled: { handle = h } or { failure = text },
+-- or pending: { waiting = { asker, ... }, starter = asker or nil },
+-- an asker being { co = coroutine, session = session, source = address }.
+
+local entries = {}
+
+local function asker()
+  local session, source = skynet.context()
+  return { co = coroutine.running(), session = session, source = source }
+end
+
+-- Runs the launch of `key` and settles the entry for all who wait.
+local function start(key, pending, launch, ...)
+  local ok, result = pcall(launch, ...)
+  assert(entries[key] == pending)
+  local text
+  if not ok then
+    text = tostring(result)
+    entries[key] = { failure = text }
+  elseif result == nil then
+    entries[key] = nil
   else
-    registry[name] = tostring(result)
+    entries[key] = { handle = result }
   end
-  for _, asker in ipairs(entry) do
-    skynet.wakeup(asker.co)
+  for _, waiter in ipairs(pending.waiting) do
+    skynet.wakeup(waiter.co)
   end
   if not ok then
-    error(tostring(result))
+    error(text)
   end
   return result
 end
 
--- handle of `name`; launches it with func(...) if nobody does yet (and func
--- is given), else waits for whoever launches it
-local function resolve(name, func, ...)
-  local entry = registry[name]
-  if type(entry) == "number" then
-    return entry
-  end
-  if type(entry) == "string" then
-    error(entry)
-  end
+-- The handle kept under `key`. When `launch` is given and nobody is launching
+-- yet, this request launches it with launch(...); otherwise it waits.
+local function obtain(key, launch, ...)
+  local entry = entries[key]
   if entry == nil then
-    entry = {}
-    registry[name] = entry
+    entry = { waiting = {} }
+    entries[key] = entry
+  elseif entry.handle then
+    return entry.handle
+  elseif entry.failure then
+    error(entry.failure)
   end
-
-  local session, source = skynet.context()
-  local me = coroutine.running()
-  if func and entry.launch == nil then
-    entry.launch = { co = me, session = session, source = source }
-    return launch_now(name, func, ...)
+  local me = asker()
+  if launch and entry.starter == nil then
+    entry.starter = me
+    return start(key, entry, launch, ...)
   end
-
-  entry[#entry + 1] = { co = me, session = session, source = source }
+  table.insert(entry.waiting, me)
   skynet.wait()
-  entry = registry[name]
-  if type(entry) == "string" then
-    error(entry)
+  local now = entries[key]
+  if now and now.failure then
+    error(now.failure)
   end
-  assert(type(entry) == "number")
-  return entry
+  assert(now and now.handle)
+  return now.handle
 end
 
--- "@name" is the global flavour of "name"
-local function plain_name(name)
-  if name:sub(1, 1) == "@" then
-    return name:sub(2)
+-- The registry key of a request, and the service name without its "@".
+local function key_of(service_name, subname)
+  local bare = service_name
+  if string.byte(service_name) == 64 then -- "@"
+    bare = string.sub(service_name, 2)
   end
-  return name
+  if bare == "snaxd" then
+    return service_name .. "." .. subname, bare
+  end
+  return service_name, bare
 end
 
-function cmd.LAUNCH(name, subname, ...)
-  local real = plain_name(name)
-  if real == "snaxd" then
+function commands.LAUNCH(service_name, subname, ...)
+  local key, bare = key_of(service_name, subname)
+  if bare == "snaxd" then
     local snax = require "skynet.snax"
-    return resolve(name .. "." .. subname, snax.rawnewservice, subname, ...)
+    return obtain(key, snax.rawnewservice, subname, ...)
   end
-  return resolve(name, skynet.newservice, real, subname, ...)
+  return obtain(key, skynet.newservice, bare, subname, ...)
 end
 
-function cmd.QUERY(name, subname)
-  if plain_name(name) == "snaxd" then
-    return resolve(name .. "." .. subname)
-  end
-  return resolve(name)
+function commands.QUERY(service_name, subname)
+  return obtain((key_of(service_name, subname)))
 end
 
--- what every known name is doing, with tracebacks for pending launches
-local function describe_all()
-  local result = {}
-  for name, entry in pairs(registry) do
-    local text
-    if type(entry) == "string" then
-      text = "Error: " .. entry
-    elseif type(entry) == "number" then
-      text = skynet.address(entry)
-    else
-      local lines = {}
-      local launch = entry.launch
-      if launch then
-        local session = skynet.task(launch.co)
-        local booting = skynet.call(".launcher", "lua", "QUERY", session)
-        if booting then
-          lines[#lines + 1] = "Init as " .. skynet.address(booting)
-          lines[#lines + 1] = skynet.call(booting, "debug", "TASK", "init")
-          lines[#lines + 1] = "Launching from " .. skynet.address(launch.source)
-          lines[#lines + 1] = skynet.call(launch.source, "debug", "TASK", launch.session)
-        end
-      end
-      if #entry > 0 then
-        lines[#lines + 1] = "Querying:"
-        for _, asker in ipairs(entry) do
-          lines[#lines + 1] = skynet.address(asker.source) .. " "
-            .. tostring(skynet.call(asker.source, "debug", "TASK", asker.session))
-        end
-      end
-      text = table.concat(lines, "\n")
+---------------------------------------------------------------------------
+-- LIST
+
+-- What a pending entry is busy with: the launch in progress (traced in the
+-- new service and in the service that asked for it) and who else waits.
+local function diagnose(entry)
+  local lines = {}
+  local function say(text)
+    lines[#lines + 1] = text
+  end
+  local starter = entry.starter
+  if starter then
+    local launching = skynet.call(".launcher", "lua", "QUERY", skynet.task(starter.co))
+    if launching then
+      say("Init as " .. skynet.address(launching))
+      say(skynet.call(launching, "debug", "TASK", "init"))
+      say("Launching from " .. skynet.address(starter.source))
+      say(skynet.call(starter.source, "debug", "TASK", starter.session))
     end
-    result[name] = text
   end
-  return result
+  if #entry.waiting > 0 then
+    say "Querying:"
+    for _, waiter in ipairs(entry.waiting) do
+      local task = skynet.call(waiter.source, "debug", "TASK", waiter.session)
+      say(skynet.address(waiter.source) .. " " .. tostring(task))
+    end
+  end
+  return table.concat(lines, "\n")
 end
 
--- this node owns the global unique services (it hosts SERVICE)
-local function serve_globals()
-  function cmd.GLAUNCH(name, ...)
-    return cmd.LAUNCH("@" .. name, ...)
+local function local_list()
+  local list = {}
+  for key, entry in pairs(entries) do
+    if entry.failure then
+      list[key] = "Error: " .. entry.failure
+    elseif entry.handle then
+      list[key] = skynet.address(entry.handle)
+    else
+      list[key] = diagnose(entry)
+    end
+  end
+  return list
+end
+
+---------------------------------------------------------------------------
+-- Global names
+
+-- This node hosts SERVICE: global names are kept here.
+local function keep_globals()
+  local reporters = {}
+
+  function commands.GLAUNCH(name, ...)
+    return commands.LAUNCH("@" .. name, ...)
   end
 
-  function cmd.GQUERY(name, ...)
-    return cmd.QUERY("@" .. name, ...)
+  function commands.GQUERY(name, ...)
+    return commands.QUERY("@" .. name, ...)
   end
 
-  local reporters = {} -- service_mgr of other nodes
-  function cmd.REPORT(mgr)
+  function commands.REPORT(mgr)
     reporters[mgr] = true
   end
 
-  local function merge_remote(into, mgr)
-    local suffix = "@" .. skynet.harbor(mgr)
-    for name, text in pairs(skynet.call(mgr, "lua", "LIST")) do
-      into[name .. suffix] = text
-    end
-  end
-
-  function cmd.LIST()
-    local result = {}
+  -- the lists of the other nodes (suffixed "@<harbor>"), then ours on top
+  function commands.LIST()
+    local list = {}
     for mgr in pairs(reporters) do
-      pcall(merge_remote, result, mgr)
+      pcall(function()
+        local suffix = "@" .. skynet.harbor(mgr)
+        for key, text in pairs(skynet.call(mgr, "lua", "LIST")) do
+          list[key .. suffix] = text
+        end
+      end)
     end
-    for name, text in pairs(describe_all()) do
-      result[name] = text
+    for key, text in pairs(local_list()) do
+      list[key] = text
     end
-    return result
+    return list
   end
 end
 
--- global unique services live in the SERVICE of another node
+-- Another node hosts SERVICE: global requests go there, one at a time per name.
 local function forward_globals()
-  local function remote(what, name, ...)
-    local global = "@" .. name
-    local key = global
-    if name == "snaxd" then
-      key = global .. "." .. (...)
+  for command, remote in pairs { GLAUNCH = "LAUNCH", GQUERY = "QUERY" } do
+    commands[command] = function(name, ...)
+      local global = "@" .. name
+      return obtain(key_of(global, (...)), skynet.call, "SERVICE", "lua", remote, global, ...)
     end
-    return resolve(key, skynet.call, "SERVICE", "lua", what, global, ...)
   end
-
-  function cmd.GLAUNCH(...)
-    return remote("LAUNCH", ...)
-  end
-
-  function cmd.GQUERY(...)
-    return remote("QUERY", ...)
-  end
-
-  function cmd.LIST()
-    return describe_all()
-  end
+  commands.LIST = local_list
 
   skynet.call("SERVICE", "lua", "REPORT", skynet.self())
 end
 
-skynet.start(function()
-  skynet.dispatch("lua", function(_, _, command, ...)
-    local f = cmd[command]
-    if not f then
-      skynet.ret(skynet.pack(nil, "Invalid command " .. tostring(command)))
-      return
-    end
-    local ok, result = pcall(f, ...)
-    if ok then
-      skynet.ret(skynet.pack(result))
-    else
-      skynet.ret(skynet.pack(nil, result))
-    end
-  end)
+---------------------------------------------------------------------------
 
-  local other = skynet.localname ".service"
-  if other then
-    skynet.error(".service is already register by ", skynet.address(other))
+local function serve(_, _, command, ...)
+  local handler = commands[command]
+  if handler == nil then
+    return skynet.ret(skynet.pack(nil, "Invalid command " .. tostring(command)))
+  end
+  local ok, result = pcall(handler, ...)
+  if not ok then
+    return skynet.ret(skynet.pack(nil, result))
+  end
+  skynet.ret(skynet.pack(result))
+end
+
+skynet.start(function()
+  skynet.dispatch("lua", serve)
+
+  local taken_by = skynet.localname ".service"
+  if taken_by then
+    skynet.error(".service is already register by ", skynet.address(taken_by))
     skynet.exit()
   else
     skynet.register ".service"
@@ -211,7 +227,7 @@ skynet.start(function()
 
   if skynet.getenv "standalone" then
     skynet.register "SERVICE"
-    serve_globals()
+    keep_globals()
   else
     forward_globals()
   end
