@@ -1,77 +1,95 @@
--- skynet.require — module loading with two-phase initialisation.
+-- skynet.require: `require` for services, with two-step module initialisation.
 --
--- Stands for the reference's lualib/skynet/require.lua. Once the loader has
--- installed it as the global `require`, a module may register functions with
--- `skynet.init(f)`; they run after the module's main chunk:
---   * required from the service's main chunk: deferred until just before the
---     start function (`init_all`, called by skynet.init_service);
---   * required from a framework coroutine: right after the chunk, before
---     `require` returns. The chunk itself may block (skynet.call, sleep...);
---     other coroutines asking for the same module meanwhile wait for it.
+-- Stands for the reference's lualib/skynet/require.lua. The loader installs
+-- M.require as the global `require`. A module may hand functions to
+-- skynet.init(f) (M.init) while its main chunk runs; they are run after it:
+--   * when the module is required from the service's main chunk, not before
+--     the start function (skynet.init_service calls M.init_all);
+--   * when it is required from any other coroutine, as soon as the chunk has
+--     returned, before `require` does.
+-- In a coroutine the chunk runs as plain Lua, so it may block (skynet.call,
+-- skynet.sleep, ...). Another coroutine asking for a module that is still
+-- loading waits for it and gets it, or "require <name> failed" if loading
+-- failed; the loading coroutine asking for it again gets
+-- "circular dependency".
 
 local M = {}
 
-local std_require = require
+local builtin_require = require
 local loaded = package.loaded
-local searchpath = package.searchpath
-local corunning = coroutine.running
-local xpcall = xpcall
-local traceback = debug.traceback
 
-local root, at_root = corunning()
-assert(at_root, "skynet.require must initialize in main thread")
+local main_thread, on_main = coroutine.running()
+assert(on_main, "skynet.require must initialize in main thread")
 
--- coroutine -> list of init functions collected while that coroutine loads a
--- module; the root list collects what the main chunk registers.
-local pending_inits = { [root] = {} }
+-- Init functions waiting to run, per coroutine that is loading a module;
+-- the main thread's list waits for init_all.
+local inits_of = { [main_thread] = {} }
 
--- module name -> { owner = coroutine loading it, waiters = { coroutines } }
-local in_progress = {}
+-- Modules being loaded right now: name -> { loader = coroutine, waiting = { coroutine, ... } }
+local loading = {}
 
+-- skynet.lua requires this module while it loads itself, so the framework is
+-- looked up only when it is needed.
 local function framework()
-  -- resolved lazily: skynet.lua requires this module while it loads
-  return std_require "skynet"
+  return builtin_require "skynet"
+end
+
+-- Calls every function of `list`, including ones added meanwhile.
+local function drain(list)
+  local i = 1
+  while list[i] do
+    list[i]()
+    i = i + 1
+  end
+end
+
+-- The chunk of a Lua module on package.path, or nothing (not found, or it
+-- does not compile: the builtin require then gives the error).
+local function lua_chunk(name)
+  local filename = package.searchpath(name, package.path)
+  if filename then
+    local chunk = loadfile(filename)
+    if chunk then
+      return chunk, filename
+    end
+  end
 end
 
 local function wait_for(name, job, me)
-  if job.owner == me then
-    error "circular dependency"
+  if job.loader == me then
+    error("circular dependency", 0)
   end
-  local skynet = framework()
-  job.waiters[#job.waiters + 1] = me
-  skynet.wait(me)
+  table.insert(job.waiting, me)
+  framework().wait(me)
+  -- woken by the loader, whatever the outcome
   local value = loaded[name]
-  if value == nil then
-    error(string.format("require %s failed", name))
+  if value ~= nil then
+    return value
   end
-  return value
+  error(string.format("require %s failed", name))
 end
 
-local function load_in_coroutine(name, chunk, filename, me)
-  local job = { owner = me, waiters = {} }
-  in_progress[name] = job
+local function load_here(name, chunk, filename, me)
+  local job = { loader = me, waiting = {} }
+  loading[name] = job
+  local outer_inits = inits_of[me]
+  local my_inits = {}
+  inits_of[me] = my_inits
 
-  local saved = pending_inits[me]
-  local inits = {}
-  pending_inits[me] = inits
-
-  -- The chunk runs as plain Lua (not through the C `require`) so it may yield.
   local ok, err = xpcall(function()
     local value = chunk(name, filename)
-    for i = 1, #inits do
-      inits[i]()
-    end
+    drain(my_inits)
     if value == nil then
       value = true
     end
     loaded[name] = value
-  end, traceback)
+  end, debug.traceback)
 
-  pending_inits[me] = saved
-  in_progress[name] = nil
-  if #job.waiters > 0 then
+  inits_of[me] = outer_inits
+  loading[name] = nil
+  if job.waiting[1] then
     local skynet = framework()
-    for _, co in ipairs(job.waiters) do
+    for _, co in ipairs(job.waiting) do
       skynet.wakeup(co)
     end
   end
@@ -82,47 +100,46 @@ local function load_in_coroutine(name, chunk, filename, me)
   return loaded[name]
 end
 
+-- A module not loaded yet. Only coroutines other than the main thread load
+-- Lua modules themselves; everything else goes to the builtin require.
+local function first_require(name)
+  local me, main = coroutine.running()
+  local chunk, filename
+  if not main then
+    chunk, filename = lua_chunk(name)
+  end
+  if chunk == nil then
+    return builtin_require(name)
+  end
+  local job = loading[name]
+  if job == nil then
+    return load_here(name, chunk, filename, me)
+  end
+  return wait_for(name, job, me)
+end
+
 function M.require(name)
   local value = loaded[name]
-  if value ~= nil then
-    return value
+  if value == nil then
+    return first_require(name)
   end
-
-  local me, is_root = corunning()
-  if is_root then
-    return std_require(name)
-  end
-
-  local job = in_progress[name]
-  if job then
-    return wait_for(name, job, me)
-  end
-
-  local filename = searchpath(name, package.path)
-  local chunk = filename and loadfile(filename)
-  if not chunk then
-    -- C modules, preloads and load errors: let the standard loader answer
-    return std_require(name)
-  end
-  return load_in_coroutine(name, chunk, filename, me)
+  return value
 end
 
--- Run what the main chunk registered; called once, before the start function.
+-- Runs what was registered while the main chunk loaded modules (once).
 function M.init_all()
-  local list = pending_inits[root]
-  pending_inits[root] = nil
+  local list = inits_of[main_thread]
+  inits_of[main_thread] = nil
   if list then
-    for i = 1, #list do
-      list[i]()
-    end
+    drain(list)
   end
 end
 
--- Register `f` for the module being loaded by the running coroutine. Outside
--- of any load this is a Lua error (there is no list to add to).
+-- Registers `f` with the module the running coroutine is loading. Outside of
+-- any loading there is no list, and table.insert says so.
 function M.init(f)
   assert(type(f) == "function")
-  table.insert(pending_inits[corunning()], f)
+  table.insert(inits_of[coroutine.running()], f)
 end
 
 return M
