@@ -57,36 +57,36 @@ struct skynet_context;
 
 /* Logs a printf-style line through the logger service as `context` (which
  * may be NULL for a line without a source). */
-void skynet_error(struct skynet_context * context, const char *msg, ...);
+void skynet_error(struct skynet_context *context, const char *msg, ...);
 
 /* Runs a text command (TIMEOUT, REG, QUERY, NAME, EXIT, KILL, LAUNCH,
  * GETENV, SETENV, STARTTIME, ABORT, MONITOR, STAT, LOGON, LOGOFF, SIGNAL).
  * The result, or NULL, stays valid until the next command of `context`. */
-const char * skynet_command(struct skynet_context * context, const char * cmd , const char * parm);
+const char *skynet_command(struct skynet_context *context, const char *cmd, const char *parm);
 
 /* The handle of `:hex` or `.localname`; 0 when there is none. */
-uint32_t skynet_queryname(struct skynet_context * context, const char * name);
+uint32_t skynet_queryname(struct skynet_context *context, const char *name);
 
 /* Sends `sz` bytes at `msg` to `destination` (source 0 means `context`).
  * Returns the session, or a negative number when the message could not be
  * delivered. */
-int skynet_send(struct skynet_context * context, uint32_t source, uint32_t destination , int type, int session, void * msg, size_t sz);
+int skynet_send(struct skynet_context *context, uint32_t source, uint32_t destination, int type, int session, void *msg, size_t sz);
 
 /* As skynet_send, to an address string: `:hex`, `.localname` or a global
  * name. */
-int skynet_sendname(struct skynet_context * context, uint32_t source, const char * destination , int type, int session, void * msg, size_t sz);
+int skynet_sendname(struct skynet_context *context, uint32_t source, const char *destination, int type, int session, void *msg, size_t sz);
 
 /* Whether `handle` lives on another node; stores its harbor id (the top
  * byte) in `*harbor` when `harbor` is not NULL. */
-int skynet_isremote(struct skynet_context *, uint32_t handle, int * harbor);
+int skynet_isremote(struct skynet_context *, uint32_t handle, int *harbor);
 
 /* The message callback. `msg` belongs to the runtime and is freed after the
  * call, unless the callback returns non-zero: then the service keeps it and
  * releases it later with skynet_free. */
-typedef int (*skynet_cb)(struct skynet_context * context, void *ud, int type, int session, uint32_t source , const void * msg, size_t sz);
+typedef int (*skynet_cb)(struct skynet_context *context, void *ud, int type, int session, uint32_t source, const void *msg, size_t sz);
 
 /* Sets (a NULL `cb` clears) the callback of `context`, with its user data. */
-void skynet_callback(struct skynet_context * context, void *ud, skynet_cb cb);
+void skynet_callback(struct skynet_context *context, void *ud, skynet_cb cb);
 
 /* The handle of the service whose message the calling thread runs. */
 uint32_t skynet_current_handle(void);

@@ -84,7 +84,7 @@ struct skynet_socket_message {
 	int type;
 	int id;
 	int ud;
-	char * buffer;
+	char *buffer;
 };
 
 /* 0 on success, -1 when the socket is gone (a MEMORY buffer is freed). */
@@ -100,41 +100,40 @@ void skynet_socket_start(struct skynet_context *ctx, int id);
 void skynet_socket_pause(struct skynet_context *ctx, int id);
 void skynet_socket_nodelay(struct skynet_context *ctx, int id);
 
-int skynet_socket_udp(struct skynet_context *ctx, const char * addr, int port);
-int skynet_socket_udp_connect(struct skynet_context *ctx, int id, const char * addr, int port);
-int skynet_socket_udp_dial(struct skynet_context *ctx, const char * addr, int port);
-int skynet_socket_udp_listen(struct skynet_context *ctx, const char * addr, int port);
-int skynet_socket_udp_sendbuffer(struct skynet_context *ctx, const char * address, struct socket_sendbuffer *buffer);
-const char * skynet_socket_udp_address(struct skynet_socket_message *, int *addrsz);
+int skynet_socket_udp(struct skynet_context *ctx, const char *addr, int port);
+int skynet_socket_udp_connect(struct skynet_context *ctx, int id, const char *addr, int port);
+int skynet_socket_udp_dial(struct skynet_context *ctx, const char *addr, int port);
+int skynet_socket_udp_listen(struct skynet_context *ctx, const char *addr, int port);
+int skynet_socket_udp_sendbuffer(struct skynet_context *ctx, const char *address, struct socket_sendbuffer *buffer);
+const char *skynet_socket_udp_address(struct skynet_socket_message *, int *addrsz);
 
 /* A list of every open socket; free it with socket_info_release. */
-struct socket_info * skynet_socket_info(void);
+struct socket_info *skynet_socket_info(void);
 
 /* Shorthands: a negative size means an OBJECT buffer. */
 
-static inline void sendbuffer_init_(struct socket_sendbuffer *buf, int id, const void *buffer, int sz) {
-	buf->id = id;
-	buf->buffer = buffer;
-	buf->type = sz < 0 ? SOCKET_BUFFER_OBJECT : SOCKET_BUFFER_MEMORY;
-	buf->sz = (size_t)sz;
+static inline struct socket_sendbuffer skynet_sendbuffer_of_(int id, const void *buffer, int sz) {
+	struct socket_sendbuffer b;
+	b.id = id;
+	b.type = sz >= 0 ? SOCKET_BUFFER_MEMORY : SOCKET_BUFFER_OBJECT;
+	b.buffer = buffer;
+	b.sz = (size_t)sz;
+	return b;
 }
 
 static inline int skynet_socket_send(struct skynet_context *ctx, int id, void *buffer, int sz) {
-	struct socket_sendbuffer tmp;
-	sendbuffer_init_(&tmp, id, buffer, sz);
-	return skynet_socket_sendbuffer(ctx, &tmp);
+	struct socket_sendbuffer b = skynet_sendbuffer_of_(id, buffer, sz);
+	return skynet_socket_sendbuffer(ctx, &b);
 }
 
 static inline int skynet_socket_send_lowpriority(struct skynet_context *ctx, int id, void *buffer, int sz) {
-	struct socket_sendbuffer tmp;
-	sendbuffer_init_(&tmp, id, buffer, sz);
-	return skynet_socket_sendbuffer_lowpriority(ctx, &tmp);
+	struct socket_sendbuffer b = skynet_sendbuffer_of_(id, buffer, sz);
+	return skynet_socket_sendbuffer_lowpriority(ctx, &b);
 }
 
-static inline int skynet_socket_udp_send(struct skynet_context *ctx, int id, const char * address, const void *buffer, int sz) {
-	struct socket_sendbuffer tmp;
-	sendbuffer_init_(&tmp, id, buffer, sz);
-	return skynet_socket_udp_sendbuffer(ctx, address, &tmp);
+static inline int skynet_socket_udp_send(struct skynet_context *ctx, int id, const char *address, const void *buffer, int sz) {
+	struct socket_sendbuffer b = skynet_sendbuffer_of_(id, buffer, sz);
+	return skynet_socket_udp_sendbuffer(ctx, address, &b);
 }
 
 #ifdef __cplusplus

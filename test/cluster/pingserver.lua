@@ -1,53 +1,61 @@
 -- pingserver — the snax service of the cluster example (cluster1.lua starts
--- it, cluster2.lua calls it through cluster.snax). Stands for the
--- reference's test/pingserver.lua: `ping` answers its argument after a
--- second, `sleep`/`hello` share a queue lock, `error` raises.
+-- it, cluster2.lua calls it through cluster.snax) and of tests/cluster.rs.
+-- Plays the part of the reference's test/pingserver.lua, with the same
+-- snax interface: req `ping` (answers its argument a second later) and
+-- `error` (raises), post `sleep` / `hello` (serialised through one queue
+-- when asked to) and `exit`.
 
 local skynet = require "skynet"
-local queue = require "skynet.queue"
 local snax = require "skynet.snax"
+local new_queue = require "skynet.queue"
 
-local count = 0
-local lock -- one lock for accept.sleep (queued) and accept.hello
+local serial -- created in init: the critical section of sleep and hello
+local greetings = 0
 
-function response.ping(text)
-  skynet.sleep(100)
-  return text
-end
-
-function accept.sleep(queued, n)
-  local function nap()
-    print("queue=", queued, n)
-    skynet.sleep(n)
-  end
-  if queued then
-    lock(nap)
-  else
-    nap()
+local function napping(queued, ticks)
+  return function()
+    print("queue=", queued, ticks)
+    skynet.sleep(ticks)
   end
 end
 
-function accept.hello()
-  lock(function()
-    count = count + 1
-    print(count, "hello")
-  end)
+function init(...)
+  serial = new_queue()
+  -- calls that come through the cluster are answered too
+  snax.enablecluster()
+  print("ping server start:", ...)
 end
 
-function accept.exit(...)
-  snax.exit(...)
+function exit(...)
+  print("ping server exit:", ...)
 end
 
 function response.error()
   error "throw an error"
 end
 
-function init(...)
-  print("ping server start:", ...)
-  snax.enablecluster() -- answer calls that come through the cluster
-  lock = queue()
+function response.ping(text)
+  skynet.sleep(100)
+  return text
 end
 
-function exit(...)
-  print("ping server exit:", ...)
+function accept.sleep(queued, ticks)
+  local nap = napping(queued, ticks)
+  if not queued then
+    return nap()
+  end
+  serial(nap)
+end
+
+function accept.hello()
+  serial(function()
+    greetings = greetings + 1
+    print(greetings, "hello")
+  end)
+end
+
+function accept.exit(...)
+  -- looked up when the request comes: when a caller scans this file for
+  -- its interface, `require` gives nothing, so `snax` is nil then
+  return snax.exit(...)
 end
