@@ -381,6 +381,12 @@ local function route(ptype, msg, sz, session, source)
   end
 
   local p = proto[ptype]
+  if p ~= nil and p.load_on_use then
+    -- a protocol whose module loads on first use (the debug commands): run
+    -- the real handler from the start, so reports name its function
+    p.load_on_use()
+    p = proto[ptype]
+  end
   if p == nil then
     if ptype == PTYPE_TRACE then
       trace_from[source] = core.tostring(msg, sz)
@@ -1252,14 +1258,44 @@ end
 ---------------------------------------------------------------------------
 -- The `debug` protocol (MEM, GC, STAT, TASK, RUN, ...)
 
-local debugcmd = require "skynet.debug"
-debugcmd.init(skynet, {
-  dispatch = skynet.dispatch_message,
-  suspend = settle,
-  resume = function(co, ...)
-    current = co
-    return coresume(co, ...)
+-- The commands live in skynet.debug, which most services never need: it is
+-- loaded by the first debug message (or the first skynet.info_func call).
+-- Until then a stand-in protocol entry (which the dispatcher swaps for the
+-- real one before running it) and info_func load it and pass on.
+
+local debug_loaded = false
+
+local function load_debug_commands()
+  if debug_loaded then
+    return
+  end
+  debug_loaded = true
+  proto.debug, proto[skynet.PTYPE_DEBUG] = nil, nil
+  require("skynet.debug").init(skynet, {
+    dispatch = skynet.dispatch_message,
+    suspend = settle,
+    resume = function(co, ...)
+      current = co
+      return coresume(co, ...)
+    end,
+  })
+end
+
+function skynet.info_func(f)
+  load_debug_commands()
+  return skynet.info_func(f)
+end
+
+skynet.register_protocol {
+  name = "debug",
+  id = skynet.PTYPE_DEBUG,
+  pack = skynet.pack,
+  unpack = skynet.unpack,
+  load_on_use = load_debug_commands,
+  dispatch = function(...)
+    load_debug_commands()
+    return proto.debug.dispatch(...)
   end,
-})
+}
 
 return skynet
