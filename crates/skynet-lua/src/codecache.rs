@@ -77,9 +77,64 @@ unsafe extern "C-unwind" fn dump_writer(
     0
 }
 
+/// Pushes the cached chunk of file `name` and returns true; returns false
+/// (pushing nothing) when it is not cached or its entry does not load.
+unsafe fn push_cached(l: *mut lua_State, name: &[u8]) -> bool {
+    let Some(code) = cache().read().get(name).cloned() else {
+        return false;
+    };
+    let mut chunkname = Vec::with_capacity(name.len() + 2);
+    chunkname.push(b'@');
+    chunkname.extend_from_slice(name);
+    chunkname.push(0);
+    let r = ffi::luaL_loadbufferx(
+        l,
+        code.as_ptr() as *const c_char,
+        code.len(),
+        chunkname.as_ptr() as *const c_char,
+        c"b".as_ptr(),
+    );
+    if r == ffi::LUA_OK {
+        return true;
+    }
+    ffi::lua_pop(l, 1); // a broken entry: the caller loads the file
+    false
+}
+
+/// Keeps the bytecode of the function on top of the stack (left there) as
+/// the chunk of file `name`.
+unsafe fn remember(l: *mut lua_State, name: &[u8]) {
+    let mut code: Vec<u8> = Vec::new();
+    ffi::lua_dump(l, dump_writer, &mut code as *mut Vec<u8> as *mut c_void, 0);
+    cache()
+        .write()
+        .entry(name.to_vec())
+        .or_insert_with(|| Arc::new(code));
+}
+
+/// `luaL_loadfilex(l, path, NULL)` through the cache, for the state's
+/// mode: the same status, and the chunk or the error message pushed. snlua
+/// loads `lualoader` with it, so the loader is not parsed for every
+/// service either.
+///
+/// # Safety
+/// `l` is a valid state with room for a few stack slots.
+pub unsafe fn load_file(l: *mut lua_State, path: &CStr) -> c_int {
+    let mode = mode_of(l);
+    let name = path.to_bytes();
+    if mode != MODE_OFF && push_cached(l, name) {
+        return ffi::LUA_OK;
+    }
+    let status = ffi::luaL_loadfilex(l, path.as_ptr(), ptr::null());
+    if status == ffi::LUA_OK && mode == MODE_ON {
+        remember(l, name);
+    }
+    status
+}
+
 /// `loadfile(filename [, mode [, env]])` through the cache. Upvalue 1 is
-/// the uncached `loadfile`. With a mode or env argument, no file name, or
-/// the cache off, it is the plain `loadfile`.
+/// the original `loadfile`, used for a miss and for any call with a mode or
+/// an environment.
 unsafe extern "C-unwind" fn cached_loadfile(l: *mut lua_State) -> c_int {
     let n = ffi::lua_gettop(l);
     let mode = mode_of(l);
@@ -88,35 +143,15 @@ unsafe extern "C-unwind" fn cached_loadfile(l: *mut lua_State) -> c_int {
     }
     let mut len = 0usize;
     let name_ptr = ffi::lua_tolstring(l, 1, &mut len);
-    let name = std::slice::from_raw_parts(name_ptr as *const u8, len);
-    let cached = cache().read().get(name).cloned();
-    if let Some(code) = cached {
-        ffi::lua_pushstring(l, c"@".as_ptr());
-        ffi::lua_pushvalue(l, 1);
-        ffi::lua_concat(l, 2);
-        let chunkname = ffi::lua_tolstring(l, -1, ptr::null_mut());
-        let r = ffi::luaL_loadbufferx(
-            l,
-            code.as_ptr() as *const c_char,
-            code.len(),
-            chunkname,
-            c"b".as_ptr(),
-        );
-        drop(code);
-        if r == ffi::LUA_OK {
-            return 1;
-        }
-        // A broken cache entry: fall back to the file.
-        ffi::lua_settop(l, 1);
+    let name = std::slice::from_raw_parts(name_ptr as *const u8, len).to_vec();
+    if push_cached(l, &name) {
+        return 1;
     }
     let results = call_original(l, 1);
     if mode == MODE_ON && ffi::lua_type(l, -results) == ffi::LUA_TFUNCTION {
-        let mut code: Vec<u8> = Vec::new();
         ffi::lua_pushvalue(l, -results);
-        ffi::lua_dump(l, dump_writer, &mut code as *mut Vec<u8> as *mut c_void, 0);
+        remember(l, &name);
         ffi::lua_pop(l, 1);
-        let key = name.to_vec();
-        cache().write().entry(key).or_insert_with(|| Arc::new(code));
     }
     results
 }
@@ -146,6 +181,38 @@ package.searchers[2] = function(name)
 end
 "#;
 
+/// Pushes the searcher installer compiled from SEARCHER. It is compiled
+/// once per process; every later state loads its bytecode.
+unsafe fn load_searcher(l: *mut lua_State) {
+    static COMPILED: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(code) = COMPILED.get() {
+        if ffi::luaL_loadbufferx(
+            l,
+            code.as_ptr() as *const c_char,
+            code.len(),
+            c"=[skynet codecache]".as_ptr(),
+            c"b".as_ptr(),
+        ) == ffi::LUA_OK
+        {
+            return;
+        }
+        ffi::lua_error(l);
+    }
+    if ffi::luaL_loadbufferx(
+        l,
+        SEARCHER.as_ptr() as *const c_char,
+        SEARCHER.len(),
+        c"=[skynet codecache]".as_ptr(),
+        c"t".as_ptr(),
+    ) != ffi::LUA_OK
+    {
+        ffi::lua_error(l);
+    }
+    let mut code: Vec<u8> = Vec::new();
+    ffi::lua_dump(l, dump_writer, &mut code as *mut Vec<u8> as *mut c_void, 0);
+    let _ = COMPILED.set(code);
+}
+
 /// Opens `skynet.codecache` (`clear`, `mode`, `loadfile`), replaces the
 /// global `loadfile` with the cached one and makes `require` load Lua
 /// files through it.
@@ -165,16 +232,7 @@ pub unsafe extern "C-unwind" fn luaopen_skynet_codecache(l: *mut lua_State) -> c
     ffi::lua_pushvalue(l, -1);
     ffi::lua_setfield(l, -3, c"loadfile".as_ptr());
     // stack: module, cached loadfile
-    if ffi::luaL_loadbufferx(
-        l,
-        SEARCHER.as_ptr() as *const c_char,
-        SEARCHER.len(),
-        c"=[skynet codecache]".as_ptr(),
-        c"t".as_ptr(),
-    ) != ffi::LUA_OK
-    {
-        ffi::lua_error(l);
-    }
+    load_searcher(l);
     ffi::lua_insert(l, -2);
     ffi::lua_call(l, 1, 0);
     1
@@ -275,6 +333,50 @@ mod tests {
             broken.starts_with("error loading module 'broken' from file '"),
             "{broken}"
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// Loads `path` with [`load_file`]; the chunk's result, or the error.
+    fn run_file(s: &LuaState, path: &str) -> Result<String, String> {
+        let c = CString::new(path).unwrap();
+        // SAFETY: a valid state; the pushed value is read and popped.
+        unsafe {
+            let l = s.as_ptr();
+            let status = load_file(l, &c);
+            let ok = status == ffi::LUA_OK && ffi::lua_pcall(l, 0, 1, 0) == ffi::LUA_OK;
+            let mut len = 0;
+            let p = ffi::luaL_tolstring(l, -1, &mut len);
+            let text = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
+                .into_owned();
+            ffi::lua_settop(l, 0);
+            if ok {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        }
+    }
+
+    #[test]
+    fn load_file_caches_like_loadfile_and_keeps_the_missing_file_message() {
+        let dir = std::env::temp_dir().join(format!("skynet-codecache-lf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("loader.lua");
+        std::fs::write(&file, "return 'first'").unwrap();
+        let path = file.display().to_string();
+        let s = state();
+        assert_eq!(run_file(&s, &path), Ok("first".to_string()));
+        // a second state gets the cached chunk, not the changed file
+        std::fs::write(&file, "return 'second'").unwrap();
+        let other = state();
+        assert_eq!(run_file(&other, &path), Ok("first".to_string()));
+        // with the cache off the file is read again
+        eval(&other, "cache.mode 'OFF' return 0");
+        assert_eq!(run_file(&other, &path), Ok("second".to_string()));
+        // a missing file fails with luaL_loadfilex's own message
+        let missing = dir.join("nowhere.lua").display().to_string();
+        let err = run_file(&s, &missing).unwrap_err();
+        assert!(err.starts_with(&format!("cannot open {missing}")), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

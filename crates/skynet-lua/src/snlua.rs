@@ -363,8 +363,8 @@ unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
     }
     ffi::lua_pushcfunction(l, traceback);
     let tb = ffi::lua_gettop(l);
-    let loader = ffi::lua_tolstring(l, 5, ptr::null_mut());
-    if ffi::luaL_loadfilex(l, loader, ptr::null()) != ffi::LUA_OK {
+    let loader = CStr::from_ptr(ffi::lua_tolstring(l, 5, ptr::null_mut()));
+    if crate::codecache::load_file(l, loader) != ffi::LUA_OK {
         ffi::lua_pushstring(l, c"Can't load ".as_ptr());
         ffi::lua_pushvalue(l, 5);
         ffi::lua_pushstring(l, c" : ".as_ptr());
