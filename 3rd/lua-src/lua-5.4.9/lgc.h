@@ -79,6 +79,10 @@
 
 #define TESTBIT		7
 
+/* skynet-rs: an immortal object of a shared prototype (lsharedproto.c);
+** the test library (which uses TESTBIT) is not built */
+#define SHAREDBIT	7
+
 
 
 #define WHITEBITS	bit2mask(WHITE0BIT, WHITE1BIT)

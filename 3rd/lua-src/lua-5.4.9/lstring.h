@@ -38,7 +38,17 @@
 /*
 ** equality for short strings, which are always internalized
 */
-#define eqshrstr(a,b)	check_exp((a)->tt == LUA_VSHRSTR, (a) == (b))
+/*
+** skynet-rs: strings of shared prototypes (see lsharedproto.c) belong to
+** another state, so a short string equal in content may sit at another
+** address. Every state hashes with the same seed, so such a pair also has
+** the same hash.
+*/
+#define eqshrstr(a,b)	check_exp((a)->tt == LUA_VSHRSTR, \
+	(a) == (b) || ((((a)->marked | (b)->marked) & bitmask(SHAREDBIT)) && \
+	luaS_eqsharedstr(a, b)))
+
+LUAI_FUNC int luaS_eqsharedstr (TString *a, TString *b);
 
 
 LUAI_FUNC unsigned int luaS_hash (const char *str, size_t l, unsigned int seed);

@@ -3,11 +3,15 @@
 //! the code cache the reference patches into `lauxlib.c`
 //! (`luaL_loadfilex`, `cache.clear`, `cache.mode`).
 //!
-//! The reference shares function prototypes between states; we keep the
-//! chunk's bytecode (with debug information, so tracebacks are unchanged)
-//! and load that instead of the source. Modes, per Lua state: `ON` (cache
-//! and use), `EXIST` (use what is cached, add nothing), `OFF`. Both
-//! `loadfile` and `require`'s Lua-file searcher go through the cache.
+//! With Lua 5.4 (the default build) a cached chunk is a prototype shared by
+//! every state (see `shared_proto`), as in the reference: a state that
+//! loads it gets a closure without parsing, undumping or copying the code.
+//! With Lua 5.5 we keep the chunk's bytecode (with debug information, so
+//! tracebacks are unchanged) and undump it. Modes, per Lua state: `ON`
+//! (cache and use), `EXIST` (use what is cached, add nothing), `OFF`. Both
+//! `loadfile` and `require`'s Lua-file searcher go through the cache, and
+//! snlua loads `lualoader` through it. `clear` forgets the cached chunks
+//! (shared prototypes stay alive: states may still run them).
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -17,7 +21,21 @@ use std::sync::{Arc, OnceLock};
 use mlua::ffi::{self, lua_State};
 use parking_lot::RwLock;
 
-type Cache = RwLock<HashMap<Vec<u8>, Arc<Vec<u8>>>>;
+#[cfg(feature = "lua54")]
+use crate::shared_proto::{self, SharedProto};
+
+/// A cached chunk.
+#[derive(Clone)]
+enum Compiled {
+    /// A prototype every state shares (Lua 5.4 build).
+    #[cfg(feature = "lua54")]
+    Shared(SharedProto),
+    /// Bytecode each state undumps.
+    #[cfg_attr(feature = "lua54", allow(dead_code))]
+    Bytecode(Arc<Vec<u8>>),
+}
+
+type Cache = RwLock<HashMap<Vec<u8>, Compiled>>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -80,8 +98,14 @@ unsafe extern "C-unwind" fn dump_writer(
 /// Pushes the cached chunk of file `name` and returns true; returns false
 /// (pushing nothing) when it is not cached or its entry does not load.
 unsafe fn push_cached(l: *mut lua_State, name: &[u8]) -> bool {
-    let Some(code) = cache().read().get(name).cloned() else {
-        return false;
+    let code = match cache().read().get(name).cloned() {
+        None => return false,
+        #[cfg(feature = "lua54")]
+        Some(Compiled::Shared(proto)) => {
+            shared_proto::push(l, proto);
+            return true;
+        }
+        Some(Compiled::Bytecode(code)) => code,
     };
     let mut chunkname = Vec::with_capacity(name.len() + 2);
     chunkname.push(b'@');
@@ -101,15 +125,43 @@ unsafe fn push_cached(l: *mut lua_State, name: &[u8]) -> bool {
     false
 }
 
+/// A miss in mode ON, Lua 5.4: shares file `name` through the template
+/// state and pushes a closure of it. False (nothing pushed) when the file
+/// does not load that way; the caller then loads it itself, which reports
+/// the error as usual.
+#[cfg(feature = "lua54")]
+unsafe fn share_and_push(l: *mut lua_State, name: &[u8]) -> bool {
+    let Ok(path) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    let Some(proto) = shared_proto::load(&path) else {
+        return false;
+    };
+    cache()
+        .write()
+        .entry(name.to_vec())
+        .or_insert(Compiled::Shared(proto));
+    shared_proto::push(l, proto);
+    true
+}
+
+#[cfg(not(feature = "lua54"))]
+unsafe fn share_and_push(_l: *mut lua_State, _name: &[u8]) -> bool {
+    false
+}
+
 /// Keeps the bytecode of the function on top of the stack (left there) as
-/// the chunk of file `name`.
+/// the chunk of file `name` (the Lua 5.5 build; 5.4 shares prototypes).
 unsafe fn remember(l: *mut lua_State, name: &[u8]) {
+    if cfg!(feature = "lua54") {
+        return;
+    }
     let mut code: Vec<u8> = Vec::new();
     ffi::lua_dump(l, dump_writer, &mut code as *mut Vec<u8> as *mut c_void, 0);
     cache()
         .write()
         .entry(name.to_vec())
-        .or_insert_with(|| Arc::new(code));
+        .or_insert_with(|| Compiled::Bytecode(Arc::new(code)));
 }
 
 /// `luaL_loadfilex(l, path, NULL)` through the cache, for the state's
@@ -123,6 +175,9 @@ pub unsafe fn load_file(l: *mut lua_State, path: &CStr) -> c_int {
     let mode = mode_of(l);
     let name = path.to_bytes();
     if mode != MODE_OFF && push_cached(l, name) {
+        return ffi::LUA_OK;
+    }
+    if mode == MODE_ON && share_and_push(l, name) {
         return ffi::LUA_OK;
     }
     let status = ffi::luaL_loadfilex(l, path.as_ptr(), ptr::null());
@@ -144,7 +199,7 @@ unsafe extern "C-unwind" fn cached_loadfile(l: *mut lua_State) -> c_int {
     let mut len = 0usize;
     let name_ptr = ffi::lua_tolstring(l, 1, &mut len);
     let name = std::slice::from_raw_parts(name_ptr as *const u8, len).to_vec();
-    if push_cached(l, &name) {
+    if push_cached(l, &name) || (mode == MODE_ON && share_and_push(l, &name)) {
         return 1;
     }
     let results = call_original(l, 1);

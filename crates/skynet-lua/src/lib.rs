@@ -19,6 +19,8 @@ pub mod multicast;
 pub mod netpack;
 pub mod profile;
 pub mod seri;
+#[cfg(feature = "lua54")]
+pub mod shared_proto;
 pub mod sharedata;
 pub mod sharetable;
 pub mod snlua;
