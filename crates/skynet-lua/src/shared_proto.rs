@@ -1,7 +1,7 @@
 //! Function prototypes shared by every Lua state of the process (the Lua
 //! 5.4 build). A template state, used only under a lock, loads each file
 //! once; `lsharedproto.c` (our addition to the vendored Lua in
-//! `3rd/lua-src/lua-5.4.9`) turns the loaded prototype tree into immortal,
+//! `third_party/lua-src/lua-5.4.9`) turns the loaded prototype tree into immortal,
 //! read-only objects, and any state then gets a new closure of it without
 //! parsing or undumping, and without a copy of the code in its own heap.
 //! Stands for the reference's shared-prototype patch of Lua behind its code
