@@ -311,6 +311,24 @@ mod tests {
         s
     }
 
+    /// The value on top of `l` as a string (the result when `ok`, else the
+    /// error); empties the stack.
+    ///
+    /// # Safety
+    /// `l` is valid and has a value on top.
+    unsafe fn take_result(l: *mut lua_State, ok: bool) -> Result<String, String> {
+        let mut len = 0;
+        let p = ffi::luaL_tolstring(l, -1, &mut len);
+        let text =
+            String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned();
+        ffi::lua_settop(l, 0);
+        if ok {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    }
+
     /// Runs `code` (which returns one value) and gives it as a string.
     fn eval(s: &LuaState, code: &str) -> String {
         let c = CString::new(code).unwrap();
@@ -319,16 +337,7 @@ mod tests {
             let l = s.as_ptr();
             let ok = ffi::luaL_loadstring(l, c.as_ptr()) == ffi::LUA_OK
                 && ffi::lua_pcall(l, 0, 1, 0) == ffi::LUA_OK;
-            let mut len = 0;
-            let p = ffi::luaL_tolstring(l, -1, &mut len);
-            let text = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
-                .into_owned();
-            ffi::lua_settop(l, 0);
-            if ok {
-                text
-            } else {
-                format!("ERROR: {text}")
-            }
+            take_result(l, ok).unwrap_or_else(|e| format!("ERROR: {e}"))
         }
     }
 
@@ -397,18 +406,8 @@ mod tests {
         // SAFETY: a valid state; the pushed value is read and popped.
         unsafe {
             let l = s.as_ptr();
-            let status = load_file(l, &c);
-            let ok = status == ffi::LUA_OK && ffi::lua_pcall(l, 0, 1, 0) == ffi::LUA_OK;
-            let mut len = 0;
-            let p = ffi::luaL_tolstring(l, -1, &mut len);
-            let text = String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
-                .into_owned();
-            ffi::lua_settop(l, 0);
-            if ok {
-                Ok(text)
-            } else {
-                Err(text)
-            }
+            let ok = load_file(l, &c) == ffi::LUA_OK && ffi::lua_pcall(l, 0, 1, 0) == ffi::LUA_OK;
+            take_result(l, ok)
         }
     }
 
