@@ -3,9 +3,9 @@
 -- examples/simpledb.lua) with a sproto client written here, as
 -- examples/client.lua talks to it: handshake, set, get, heartbeats, quit.
 --
--- The schemas are the ones of the reference's examples/proto.lua, saved in
--- sproto slots 1 (client -> server) and 2 (server -> client) as its
--- protoloader service does.
+-- The schemas carry the messages of examples/proto.lua (written out here on
+-- their own), saved in sproto slots 1 (client -> server) and 2 (server ->
+-- client) as its protoloader service does.
 --
 -- Stands for no file of the reference; test infrastructure.
 
@@ -16,45 +16,16 @@ local sprotoparser = require "sprotoparser"
 local sprotoloader = require "sprotoloader"
 local t = require "netcheck"
 
-local c2s = sprotoparser.parse [[
-.package {
-  type 0 : integer
-  session 1 : integer
-}
-
-handshake 1 {
-  response {
-    msg 0 : string
-  }
-}
-
-get 2 {
-  request {
-    what 0 : string
-  }
-  response {
-    result 0 : string
-  }
-}
-
-set 3 {
-  request {
-    what 0 : string
-    value 1 : string
-  }
-}
-
-quit 4 {}
-]]
-
-local s2c = sprotoparser.parse [[
-.package {
-  type 0 : integer
-  session 1 : integer
-}
-
-heartbeat 1 {}
-]]
+-- header type first, then one message per line
+local HEADER = ".package { type 0 : integer  session 1 : integer }"
+local c2s = sprotoparser.parse(table.concat({
+  HEADER,
+  "quit 4 {}",
+  "set 3 { request { what 0 : string  value 1 : string } }",
+  "get 2 { request { what 0 : string }  response { result 0 : string } }",
+  "handshake 1 { response { msg 0 : string } }",
+}, "\n"))
+local s2c = sprotoparser.parse(HEADER .. "\nheartbeat 1 {}")
 
 local port
 local host = sproto.new(s2c):host "package"
