@@ -1,7 +1,7 @@
 //! The native modules of the shared-data family (`skynet.stm`,
 //! `skynet.multicast.core`, `skynet.sharedata.core`, `skynet.sharetable.core`,
-//! `skynet.datasheet.core`, `skynet.memory`), which snlua puts in every Lua
-//! service's `package.preload`. Stands for the matching `luaclib/*.so` of the
+//! `skynet.datasheet.core`, `skynet.memory`), which every Lua service can
+//! `require` (see libs.rs). Stands for the matching `luaclib/*.so` of the
 //! reference, built into the binary here.
 
 use mlua::ffi::lua_CFunction;

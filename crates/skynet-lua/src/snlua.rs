@@ -7,7 +7,7 @@
 //! set up when that message is dispatched (so a slow or failing service
 //! start runs on a worker, as in the reference): `skynet.profile` in place
 //! of `coroutine.resume`/`wrap`, the `skynet_context` registry entry, the
-//! code cache, the native modules in `package.preload`, the
+//! code cache, the native modules (found through `package.searchers`), the
 //! `LUA_PATH`/`LUA_CPATH`/`LUA_SERVICE`/`LUA_PRELOAD` globals, then the
 //! `lualoader` script is called with the arguments. After that every
 //! message goes to the function registered with `skynet.core.callback`.
@@ -348,7 +348,7 @@ unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
     ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, c"skynet_context".as_ptr());
     ffi::luaL_requiref(l, c"skynet.codecache".as_ptr(), luaopen_skynet_codecache, 0);
     ffi::lua_pop(l, 1);
-    crate::libs::preload_all(l);
+    crate::libs::install_builtins(l);
     install_resume_tracker(l);
     ffi::lua_gc(l, ffi::LUA_GCRESTART, 0);
     ffi::lua_pushvalue(l, 2);
