@@ -244,10 +244,14 @@ impl Node {
         }
     }
 
-    /// Wakes one sleeping worker if every worker sleeps while there is work
-    /// (the timer thread calls this each tick, as the reference does).
-    pub(crate) fn wake_if_idle(&self, workers: usize) {
-        if self.sleepers.count.load(Ordering::SeqCst) >= workers && !self.global.is_empty() {
+    /// Wakes one sleeping worker if any worker sleeps while services wait in
+    /// the global queue (the timer thread calls this each tick, as the
+    /// reference does). Pushes from a worker wake nobody unless several
+    /// services wait, so without this tick a service queued behind a busy
+    /// worker (one running a long handler) would wait for that handler to
+    /// end although another worker sleeps.
+    pub(crate) fn wake_if_idle(&self) {
+        if self.sleepers.count.load(Ordering::SeqCst) > 0 && !self.global.is_empty() {
             let _g = self.sleepers.lock.lock();
             self.sleepers.cond.notify_one();
         }

@@ -157,7 +157,7 @@ fn run_threads(node: &Arc<Node>, workers: usize) {
     }
     {
         let node = node.clone();
-        threads.push(spawn("timer", move || timer_loop(&node, workers)));
+        threads.push(spawn("timer", move || timer_loop(&node)));
     }
     {
         let node = node.clone();
@@ -199,14 +199,14 @@ fn worker_loop(node: &Arc<Node>, monitor: &WorkerMonitor, weight: i32) {
     }
 }
 
-fn timer_loop(node: &Arc<Node>, workers: usize) {
+fn timer_loop(node: &Arc<Node>) {
     while !node.is_quitting() {
         node.timer().update(node);
         node.socket().update_time(node.now());
         if node.live_services() == 0 {
             break;
         }
-        node.wake_if_idle(workers);
+        node.wake_if_idle();
         if SIGHUP_SEEN.swap(false, Ordering::SeqCst) {
             let logger = node.logger_handle();
             if logger != 0 {

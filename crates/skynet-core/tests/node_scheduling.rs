@@ -1,0 +1,123 @@
+//! Integration test of the worker wake-up rule (the reference's timer
+//! thread waking a sleeping worker every tick, `skynet_start.c`): a service
+//! queued behind a worker busy with a long handler runs on another worker
+//! that was asleep, instead of waiting for that handler to end.
+//!
+//! Each round, on a node with two workers, the driver (in a dispatch on a
+//! worker) sends the spinner its "spin" message and itself a "release"
+//! message, then returns: its worker takes the spinner, which spins until
+//! the driver's "release" has run. A push from a worker wakes nobody when
+//! only one service waits, so only the timer thread's tick can bring the
+//! other worker in. Without it the driver's message waits for the spinner,
+//! which gives up after a generous safety deadline and says so. The test
+//! asserts who ended each spin, never how long anything took.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use skynet_core::message::PTYPE_RESPONSE;
+use skynet_core::{Context, Handle, Message, Service};
+
+const ROUNDS: usize = 20;
+/// Only so that a broken wake-up rule fails the test instead of hanging.
+const SAFETY: Duration = Duration::from_secs(30);
+
+/// Spins in its dispatch until `released` is set (or the safety deadline
+/// passes), then answers "released" or "gave up".
+struct Spinner {
+    released: Arc<AtomicBool>,
+}
+
+impl Service for Spinner {
+    fn init(&mut self, _ctx: &Arc<Context>, _args: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Context>, msg: Message) {
+        let deadline = Instant::now() + SAFETY;
+        let mut outcome = "released";
+        while !self.released.swap(false, Ordering::SeqCst) {
+            if Instant::now() > deadline {
+                outcome = "gave up";
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        reply(ctx, &msg, outcome.as_bytes().to_vec());
+    }
+}
+
+struct Driver {
+    spinner: Handle,
+    released: Arc<AtomicBool>,
+    outcomes: Journal<String>,
+}
+
+impl Driver {
+    /// Starts a round: the spinner's message first, then our own.
+    fn round(&self, ctx: &Arc<Context>) {
+        send_text(ctx, self.spinner, 1, "spin");
+        send_text(ctx, ctx.handle(), 0, "release");
+    }
+}
+
+impl Service for Driver {
+    fn init(&mut self, ctx: &Arc<Context>, _args: &str) -> Result<(), String> {
+        self.spinner = launch(ctx, "spinner").ok_or("launch spinner")?;
+        // the first round starts in a dispatch, on a worker
+        send_text(ctx, ctx.handle(), 0, "go");
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Context>, msg: Message) {
+        if msg.ptype == PTYPE_RESPONSE {
+            self.outcomes.push(text_of(&msg));
+            if self.outcomes.len() == ROUNDS {
+                abort(ctx);
+            } else {
+                self.round(ctx);
+            }
+            return;
+        }
+        match text_of(&msg).as_str() {
+            "go" => self.round(ctx),
+            "release" => self.released.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_service_behind_a_busy_worker_runs_on_a_sleeping_one() {
+    let released = Arc::new(AtomicBool::new(false));
+    let outcomes = Journal::new();
+    let done = {
+        let released = released.clone();
+        let outcomes = outcomes.clone();
+        run_node(
+            Setup::new(2, "driver").timeout(SAFETY * (ROUNDS as u32 + 1)),
+            move |node| {
+                let spin_flag = released.clone();
+                register(node, "spinner", move || Spinner {
+                    released: spin_flag.clone(),
+                });
+                register(node, "driver", move || Driver {
+                    spinner: 0,
+                    released: released.clone(),
+                    outcomes: outcomes.clone(),
+                });
+            },
+        )
+    };
+    done.expect_ok();
+    let outcomes = outcomes.snapshot();
+    assert_eq!(outcomes.len(), ROUNDS);
+    assert!(
+        outcomes.iter().all(|o| o == "released"),
+        "the driver's message waited for the busy worker: {outcomes:?}"
+    );
+}
