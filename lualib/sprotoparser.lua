@@ -169,8 +169,8 @@ local function syntax_tree(text, file)
     return true
   end
 
-  -- name TAG : [*]typename (...)*
-  local function field()
+  -- name TAG, and the blanks after it: how fields and protocols begin
+  local function name_and_tag()
     local name = word()
     if not name or not skip_blanks() then
       return nil
@@ -180,6 +180,15 @@ local function syntax_tree(text, file)
       return nil
     end
     skip_blanks()
+    return name, tag
+  end
+
+  -- name TAG : [*]typename (...)*
+  local function field()
+    local name, tag = name_and_tag()
+    if not name then
+      return nil
+    end
     if not take ":" then
       return nil
     end
@@ -256,15 +265,10 @@ local function syntax_tree(text, file)
 
   -- name TAG "{" part* "}"
   local function protocol()
-    local name = word()
-    if not name or not skip_blanks() then
+    local name, tag = name_and_tag()
+    if not name then
       return nil
     end
-    local tag = number()
-    if not tag then
-      return nil
-    end
-    skip_blanks()
     if not take "{" then
       return nil
     end

@@ -128,6 +128,8 @@ struct Proc {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// stderr's lines; drained by `wait_exit` so all of stderr is kept
+    err_lines: Receiver<String>,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
@@ -142,12 +144,13 @@ impl Proc {
             .unwrap_or_else(|e| panic!("start {name}: {e} (is it installed?)"));
         let stdin = child.stdin.take();
         let (lines, stdout) = line_reader(child.stdout.take().expect("piped stdout"));
-        let (_, stderr) = line_reader(child.stderr.take().expect("piped stderr"));
+        let (err_lines, stderr) = line_reader(child.stderr.take().expect("piped stderr"));
         Proc {
             name,
             child,
             stdin,
             lines,
+            err_lines,
             stdout,
             stderr,
         }
@@ -206,15 +209,19 @@ impl Proc {
 
     /// Waits for the process to end (its stdout closes first) and returns
     /// how it ended.
+    /// Waits until the process has closed stdout and stderr (so both are
+    /// read to the end), then reaps it.
     fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + SAFETY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(_) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    panic!("{}: did not end in time\n{}", self.name, self.output())
+        for stream in [&self.lines, &self.err_lines] {
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match stream.recv_timeout(left) {
+                    Ok(_) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        panic!("{}: did not end in time\n{}", self.name, self.output())
+                    }
                 }
             }
         }
