@@ -208,6 +208,8 @@ fn three_nodes_names_large_messages_and_a_restart() {
         "the client closes the link that sent a bad response"
     );
     assert_eq!(client.value("CLUSTER SNAX "), "snax over cluster");
+    // the reference's numbering (system methods 1-4, then definition order)
+    assert_eq!(client.value("CLUSTER SNAXIDS "), "5 6 7 8 9");
 
     // s1 dies while a call to it waits: the call fails, no hang
     s1.wait_for("CLUSTER SLOW STARTED s1");

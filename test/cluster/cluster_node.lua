@@ -75,6 +75,12 @@ local function client(name)
   -- "bogus" answers with a frame that is no response
   report("BOGUS", pcall(cluster.call, "bogus", "@svc", "echo"))
   report("SNAX", cluster.snax("s2", "pingserver").req.ping("snax over cluster"))
+  -- snax methods travel as numbers, counted from each side's own copy of
+  -- pingserver.lua: ours must number them as the reference's does, or a
+  -- reference node calling ours runs the wrong method
+  local ids = snax.interface("pingserver")
+  report("SNAXIDS", ids.response.ping, ids.accept.sleep, ids.accept.hello, ids.accept.exit,
+    ids.response.error)
 
   -- s1 will be killed while this call waits
   skynet.fork(function()

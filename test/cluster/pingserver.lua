@@ -3,7 +3,10 @@
 -- Plays the part of the reference's test/pingserver.lua, with the same
 -- snax interface: req `ping` (answers its argument a second later) and
 -- `error` (raises), post `sleep` / `hello` (serialised through one queue
--- when asked to) and `exit`.
+-- when asked to) and `exit`. snax numbers the methods in the order they
+-- are defined, and a caller numbers them from its own copy of the file, so
+-- the order (ping, sleep, hello, exit, error) is the reference's: its
+-- nodes call ours.
 
 local skynet = require "skynet"
 local snax = require "skynet.snax"
@@ -30,10 +33,6 @@ function exit(...)
   print("ping server exit:", ...)
 end
 
-function response.error()
-  error "throw an error"
-end
-
 function response.ping(text)
   skynet.sleep(100)
   return text
@@ -58,4 +57,8 @@ function accept.exit(...)
   -- looked up when the request comes: when a caller scans this file for
   -- its interface, `require` gives nothing, so `snax` is nil then
   return snax.exit(...)
+end
+
+function response.error()
+  error "throw an error"
 end
