@@ -64,36 +64,28 @@ function skynet.register_protocol(class)
   local name, id = class.name, class.id
   assert(type(name) == "string" and type(id) == "number" and id >= 0 and id <= 255
     and proto[name] == nil and proto[id] == nil)
-  proto[name] = class
-  proto[id] = class
+  proto[name], proto[id] = class, class
 end
 
 ---------------------------------------------------------------------------
 -- Service state
 
--- session -> the coroutine that will consume its answer, or "BREAK" when an
--- answer may still come but must be dropped silently.
-local waiting = {}
--- session -> destination address, for sessions waiting on another service.
-local watching = {}
--- sessions allocated by skynet.wait (no message will ever answer them)
-local wait_ids = {}
--- coroutine -> session / source of the request it still has to answer
-local reply_session = {}
-local reply_to = {}
--- coroutine -> trace tag (string), or false when tracing is forced off
-local co_tag = {}
--- source address -> trace tag announced by a TRACE message for its next request
-local trace_from = {}
--- response closure -> address it still owes an answer to
-local owed = {}
--- sleep/wait token -> session
-local sleeping = {}
--- tokens woken by skynet.wakeup, in order
-local wake_fifo = {}
--- sessions to fail because an ERROR message arrived for them
-local failed_fifo = {}
--- forks waiting to start: forkq[fork_first .. fork_last]
+-- Sessions: `waiting` maps a session to the coroutine that will consume its
+-- answer ("BREAK": an answer may still come and is dropped silently),
+-- `watching` to the service it waits on; `wait_ids` holds the sessions made
+-- by skynet.wait, which no message ever answers.
+local waiting, watching, wait_ids = {}, {}, {}
+-- Requests being served, by coroutine: the session and source to answer
+-- (`reply_session`, `reply_to`) and the trace tag (`co_tag`; false when
+-- tracing is forced off). `trace_from` keeps the tag a TRACE message
+-- announced for a source's next request; `owed` maps a skynet.response
+-- closure to the address it still has to answer.
+local reply_session, reply_to, co_tag, trace_from, owed = {}, {}, {}, {}, {}
+-- Work left for the end of a dispatch round: `sleeping` (sleep/wait token
+-- -> session), tokens woken by skynet.wakeup and sessions failed by ERROR
+-- messages, both in arrival order, and the forks waiting to start
+-- (forkq[fork_first .. fork_last]).
+local sleeping, wake_fifo, failed_fifo = {}, {}, {}
 local forkq, fork_first, fork_last = {}, 1, 0
 
 -- the framework coroutine being run (a skynet.coroutine child runs on behalf
@@ -362,21 +354,25 @@ local function serve(p, handler, session, source, ...)
   return step(co, session, source, ...)
 end
 
+-- An answer to one of our sessions: resumes the coroutine waiting for it
+-- (nobody, for a session given up with "BREAK").
+local function take_response(msg, sz, session, source)
+  local co = waiting[session]
+  if co == nil then
+    return unknown_response(session, source, msg, sz)
+  end
+  waiting[session] = nil
+  if co ~= "BREAK" then
+    if co_tag[co] then
+      core.trace(co_tag[co], "resume")
+    end
+    step(co, true, msg, sz, session)
+  end
+end
+
 local function route(ptype, msg, sz, session, source)
   if ptype == PTYPE_RESPONSE then
-    local co = waiting[session]
-    if co == "BREAK" then
-      waiting[session] = nil
-    elseif co == nil then
-      unknown_response(session, source, msg, sz)
-    else
-      local tag = co_tag[co]
-      if tag then
-        core.trace(tag, "resume")
-      end
-      waiting[session] = nil
-      step(co, true, msg, sz, session)
-    end
+    take_response(msg, sz, session, source)
     return
   end
 
@@ -806,34 +802,26 @@ end
 -- Replying
 
 function skynet.ret(msg, sz)
-  msg = msg or ""
   local co = current
-  local tag = co_tag[co]
-  if tag then
-    core.trace(tag, "response")
+  if co_tag[co] then
+    core.trace(co_tag[co], "response")
   end
-  local session = reply_session[co]
-  if session == nil then
-    error "No session"
-  end
+  local session = reply_session[co] or error "No session"
   reply_session[co] = nil
   if session == 0 then
-    -- the request was a send: nobody waits for an answer
+    -- the request was a send: nobody waits, the answer is dropped
     if sz ~= nil then
       core.trash(msg, sz)
     end
     return false
   end
   local to = reply_to[co]
-  local sent = csend(to, PTYPE_RESPONSE, session, msg, sz)
-  if sent then
-    return true
-  end
+  local sent = csend(to, PTYPE_RESPONSE, session, msg or "", sz)
   if sent == false then
-    -- too large to be delivered: fail the caller instead
+    -- too large to be delivered: the caller gets an error instead
     csend(to, PTYPE_ERROR, session, "")
   end
-  return false
+  return sent ~= nil and sent ~= false
 end
 
 function skynet.retpack(...)
@@ -931,10 +919,8 @@ end
 local function post_requests(self, collector)
   local sessions, rejected, outstanding = {}, {}, 0
   local tag = co_tag[current]
-  for i = 1, #self do
-    local req = self[i]
-    local addr = req[1]
-    local p = proto[req[2]]
+  for _, req in ipairs(self) do
+    local addr, p = req[1], proto[req[2]]
     assert(p.unpack)
     if tag then
       -- level 3: the code that called select
@@ -1114,24 +1100,18 @@ end
 ---------------------------------------------------------------------------
 -- Default protocols
 
-skynet.register_protocol {
-  name = "lua",
-  id = skynet.PTYPE_LUA,
-  pack = skynet.pack,
-  unpack = skynet.unpack,
-}
-
-skynet.register_protocol {
-  name = "response",
-  id = PTYPE_RESPONSE,
-}
-
-skynet.register_protocol {
-  name = "error",
-  id = PTYPE_ERROR,
-  unpack = function(...) return ... end,
-  dispatch = error_dispatch,
-}
+for _, class in ipairs {
+  { name = "lua", id = skynet.PTYPE_LUA, pack = skynet.pack, unpack = skynet.unpack },
+  { name = "response", id = PTYPE_RESPONSE },
+  {
+    name = "error",
+    id = PTYPE_ERROR,
+    unpack = function(...) return ... end,
+    dispatch = error_dispatch,
+  },
+} do
+  skynet.register_protocol(class)
+end
 
 ---------------------------------------------------------------------------
 -- Start
