@@ -437,22 +437,31 @@ end
 ---------------------------------------------------------------------------
 -- Errors from other services
 
--- `source` is down (session 0), or the request `session` failed.
-local function peer_failed(session, source)
-  if session == 0 then
-    for closure, addr in pairs(owed) do
-      if addr == source then
-        owed[closure] = nil
-      end
+-- The keys of `map` whose value is `addr`.
+local function keys_for(map, addr)
+  local found = {}
+  for key, value in pairs(map) do
+    if value == addr then
+      found[#found + 1] = key
     end
-    for s, addr in pairs(watching) do
-      if addr == source then
-        tinsert(failed_fifo, s)
-      end
-    end
-  elseif watching[session] then
-    tinsert(failed_fifo, session)
   end
+  return found
+end
+
+-- `source` is down (session 0): every answer we owe it is dropped and every
+-- session waiting on it fails. Otherwise the request `session` failed.
+local function peer_failed(session, source)
+  if session ~= 0 then
+    if watching[session] then
+      tinsert(failed_fifo, session)
+    end
+    return
+  end
+  for _, closure in ipairs(keys_for(owed, source)) do
+    owed[closure] = nil
+  end
+  local failed = keys_for(watching, source)
+  tmove(failed, 1, #failed, #failed_fifo + 1, failed_fifo)
 end
 
 local function error_dispatch(session, source)
@@ -468,17 +477,19 @@ end
 ---------------------------------------------------------------------------
 -- Forks, timers, sleeping
 
-function skynet.fork(func, ...)
-  local n = select("#", ...)
-  local co
-  if n == 0 then
-    co = spawn(func)
-  else
-    local args = { ... }
-    co = spawn(function()
-      return func(tunpack(args, 1, n))
-    end)
+-- `func` with its arguments bound (itself when there are none)
+local function bound(func, ...)
+  if select("#", ...) == 0 then
+    return func
   end
+  local args = tpack(...)
+  return function()
+    return func(tunpack(args, 1, args.n))
+  end
+end
+
+function skynet.fork(func, ...)
+  local co = spawn(bound(func, ...))
   fork_last = fork_last + 1
   forkq[fork_last] = co
   return co
@@ -1119,41 +1130,45 @@ end
 skynet.init = modinit.init
 skynet.pcall = pcall -- deprecated alias
 
+-- Runs the init functions (skynet.init) and the start function, then tells
+-- the launcher how it went; a failed start ends the service.
 function skynet.init_service(start)
   local ok, err = xpcall(function()
     modinit.init_all()
     start()
   end, traceback)
-  if ok then
-    skynet.send(".launcher", "lua", "LAUNCHOK")
-  else
+  if not ok then
     skynet.error("init service failed: " .. tostring(err))
     skynet.send(".launcher", "lua", "ERROR")
-    skynet.exit()
+    return skynet.exit()
   end
+  skynet.send(".launcher", "lua", "LAUNCHOK")
 end
 
+-- Installs the message callback; the start function runs on the next tick
+-- in a timer coroutine (skynet.task("init") shows its stack meanwhile).
 function skynet.start(start_func)
   core.callback(skynet.dispatch_message)
-  init_co = skynet.timeout(0, function()
+  local function boot()
     skynet.init_service(start_func)
     init_co = nil
-  end)
+  end
+  init_co = skynet.timeout(0, boot)
 end
 
 ---------------------------------------------------------------------------
 -- Statistics and diagnostics
 
-function skynet.endless()
-  return core.intcommand("STAT", "endless") == 1
+function skynet.stat(what)
+  return core.intcommand("STAT", what)
 end
 
 function skynet.mqlen()
-  return core.intcommand("STAT", "mqlen")
+  return skynet.stat "mqlen"
 end
 
-function skynet.stat(what)
-  return core.intcommand("STAT", what)
+function skynet.endless()
+  return skynet.stat "endless" == 1
 end
 
 -- What skynet.task shows for a suspended entry: "BREAK" as is, the place a
