@@ -457,7 +457,12 @@ fn on_signal(shared: &SnluaShared, sig: i32) {
                 unsafe { ffi::lua_sethook(target, Some(signal_hook), ffi::LUA_MASKCOUNT, 1) };
             }
         }
-        shared.trap.store(-1, Ordering::SeqCst);
+        // The hook may already have fired and taken the trap (1 -> 0) on
+        // another thread; only mark it armed if it is still pending, or a
+        // left-over hook would raise "signal 0" a second time later.
+        let _ = shared
+            .trap
+            .compare_exchange(1, -1, Ordering::SeqCst, Ordering::SeqCst);
     } else if sig == 1 {
         let mem = shared.lua_memory();
         shared
