@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --bin skynet
-cargo test --workspace --release
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --release --no-fail-fast
