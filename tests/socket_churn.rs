@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 const CONNECTIONS: usize = 10_000;
-/// Connections open at once (under the listen backlog of 32).
+/// Connections open at once (the server listens with a backlog of 1024).
 const BATCH: usize = 25;
 
 struct Node {
