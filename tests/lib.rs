@@ -397,7 +397,7 @@ fn multicast() {
 fn memory() {
     check(&Suite {
         name: "memory",
-        cases: &["current", "info", "no_jemalloc"],
+        cases: &["current", "info", "gc_mode", "no_jemalloc"],
         logs: &[
             "[:00000000] No jemalloc\n",
             "[:00000000] No jemalloc : mallctl_int64 opt.narenas.",

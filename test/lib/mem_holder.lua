@@ -1,7 +1,8 @@
 -- mem_holder — helper service for test_memory: holds Lua data on request.
 --
 -- Stands for no file of the reference (test service). lua commands:
--- fill bytes (keeps about that many bytes of strings), ping, exit.
+-- fill bytes (keeps about that many bytes of strings), ping, gcmode (the collector's mode,
+-- left as it was), exit.
 
 local skynet = require "skynet"
 
@@ -16,6 +17,10 @@ skynet.start(function()
       skynet.retpack(#held)
     elseif cmd == "ping" then
       skynet.retpack(true)
+    elseif cmd == "gcmode" then
+      local mode = collectgarbage("incremental")
+      collectgarbage(mode)
+      skynet.retpack(mode)
     else
       skynet.exit()
     end

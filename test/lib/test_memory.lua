@@ -48,6 +48,15 @@ T.case("info", function()
   skynet.send(big, "lua", "exit")
 end)
 
+T.case("gc_mode", function()
+  -- snlua runs a service's collector in generational mode, as the reference does; switching
+  -- mode answers the previous one.
+  T.eq(collectgarbage("incremental"), "generational", "mode of a new service")
+  T.eq(collectgarbage("generational"), "incremental", "mode after switching")
+  local other = skynet.newservice "mem_holder"
+  T.eq(skynet.call(other, "lua", "gcmode"), "generational", "mode of another service")
+end)
+
 T.case("no_jemalloc", function()
   T.eq(memory.block(), 0, "block")
   T.eq(memory.mallctl("opt.narenas"), 0, "mallctl")

@@ -350,7 +350,9 @@ unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
     ffi::lua_pop(l, 1);
     crate::libs::install_builtins(l);
     install_resume_tracker(l);
-    ffi::lua_gc(l, ffi::LUA_GCRESTART, 0);
+    // Service states collect generationally, as in the reference (visible
+    // to Lua: collectgarbage("incremental") answers "generational").
+    ffi::lua_gc(l, ffi::LUA_GCGEN, 0, 0);
     ffi::lua_pushvalue(l, 2);
     ffi::lua_setglobal(l, c"LUA_PATH".as_ptr());
     ffi::lua_pushvalue(l, 3);
@@ -389,6 +391,9 @@ unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
         ffi::lua_pop(l, 1);
         ffi::lua_pushnil(l);
     }
+    // The collector stayed off while the loader ran the service's main
+    // chunk (as in the reference): a start allocates much and frees little.
+    ffi::lua_gc(l, ffi::LUA_GCRESTART, 0);
     2
 }
 
