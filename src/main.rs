@@ -9,6 +9,12 @@ use skynet_lua::snlua::{set_default_paths, DefaultPaths};
 
 mod embedded;
 
+/// Rust-side allocations (messages, contexts, queues) go to mimalloc, as
+/// do Lua states (skynet-lua's lua_state.rs); payloads shared with C code
+/// keep using the C allocator (`skynet_malloc` is `malloc`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "Need a config file. Please read skynet wiki : https://github.com/cloudwu/skynet/wiki/Config\nusage: skynet configfilename";
 
 fn main() {

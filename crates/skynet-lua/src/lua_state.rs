@@ -8,6 +8,13 @@
 //! the count passes a threshold that then doubles (first at 32 MiB).
 //! Creating the state directly (rather than through mlua's `Lua`) keeps a
 //! new service small and quick to start and close.
+//!
+//! Blocks come from mimalloc (`mi_realloc` / `mi_free`), the allocator the
+//! binary also uses for Rust allocations: no per-block header and no arena
+//! lock shared between workers, so a state costs less memory and time than
+//! with glibc malloc (see BENCHMARKS.md). Built with mimalloc's `no_thp`:
+//! without it mimalloc asks for transparent huge pages, and zeroing 2 MiB
+//! pages made spawning services up to twice as slow from run to run.
 
 use std::ffi::{c_int, c_void};
 use std::ptr::{self, NonNull};
@@ -68,14 +75,14 @@ unsafe extern "C" fn account_alloc(
     let after = before.wrapping_add(nsize).wrapping_sub(old);
     if nsize == 0 {
         account.used.store(after, Ordering::Relaxed);
-        libc::free(ptr);
+        libmimalloc_sys::mi_free(ptr);
         return ptr::null_mut();
     }
     let limit = account.limit.load(Ordering::Relaxed);
     if limit != 0 && after > limit && (ptr.is_null() || nsize > osize) {
         return ptr::null_mut();
     }
-    let p = libc::realloc(ptr, nsize);
+    let p = libmimalloc_sys::mi_realloc(ptr, nsize);
     if p.is_null() {
         return p;
     }
