@@ -535,6 +535,7 @@ pub(crate) fn dispatch_batch(
             ctx.log(format!("error: May overload, message queue length = {len}"));
         }
         monitor.trigger(msg.source, ctx.handle);
+        crate::node::start_message_count();
         ctx.dispatch_message(msg);
         monitor.trigger(0, 0);
         i += 1;

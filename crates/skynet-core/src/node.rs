@@ -22,6 +22,29 @@ use crate::timer::Timer;
 
 thread_local! {
     static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Services the running worker made runnable during its current message.
+    static SCHEDULED_BY_MESSAGE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A worker wakes a sleeping one once its current message has made this
+/// many services runnable (and another service already waits): one is a
+/// hand-off that the worker takes next itself, with a hot cache; more is
+/// parallel work.
+const FAN_OUT_WAKE: u32 = 2;
+
+/// Called by a worker before each message it dispatches.
+pub(crate) fn start_message_count() {
+    SCHEDULED_BY_MESSAGE.with(|c| c.set(0));
+}
+
+/// Counts one more service made runnable by the current message; true once
+/// the count reaches [`FAN_OUT_WAKE`].
+fn fanning_out() -> bool {
+    SCHEDULED_BY_MESSAGE.with(|c| {
+        let n = c.get().saturating_add(1);
+        c.set(n);
+        n >= FAN_OUT_WAKE
+    })
 }
 
 /// Marks the calling thread as a worker (its pushes need no wake-up call).
@@ -220,13 +243,23 @@ impl Node {
     /// Queues `msg` for the local service `dest`; gives it back when there
     /// is no such service.
     pub fn push(&self, dest: Handle, msg: Message) -> Result<(), Message> {
+        self.push_to(dest, msg, true)
+    }
+
+    /// [`Node::push`]; with `may_wake` false the push never wakes a
+    /// sleeping worker (a busy worker or the next timer tick takes it).
+    fn push_to(&self, dest: Handle, msg: Message, may_wake: bool) -> Result<(), Message> {
         let Some(ctx) = self.handles.grab(dest) else {
             return Err(msg);
         };
         match ctx.queue().push(msg) {
             Pushed::Queued => Ok(()),
-            Pushed::Schedule => {
+            Pushed::Schedule if may_wake => {
                 self.schedule(ctx);
+                Ok(())
+            }
+            Pushed::Schedule => {
+                self.global.push(ctx);
                 Ok(())
             }
             Pushed::Released(m) => Err(m),
@@ -234,11 +267,19 @@ impl Node {
     }
 
     /// Puts a context with work on the global queue and wakes a worker when
-    /// needed: always for pushes from outside the workers, and from a worker
-    /// only when more work is waiting than that worker will take next.
+    /// needed: always for pushes from outside the workers; from a worker
+    /// only when more work waits than it will take next and its current
+    /// message fans out (see [`FAN_OUT_WAKE`]). A serial chain of calls
+    /// (a spawn: caller, launcher, new service) thus stays on one worker
+    /// instead of bouncing between cores.
     pub(crate) fn schedule(&self, ctx: Arc<Context>) {
         let len = self.global.push(ctx);
-        if self.sleepers.count.load(Ordering::SeqCst) > 0 && (len > 1 || !is_worker_thread()) {
+        let wake = if is_worker_thread() {
+            fanning_out() && len > 1
+        } else {
+            true
+        };
+        if wake && self.sleepers.count.load(Ordering::SeqCst) > 0 {
             let _g = self.sleepers.lock.lock();
             self.sleepers.cond.notify_one();
         }
@@ -246,10 +287,10 @@ impl Node {
 
     /// Wakes one sleeping worker if any worker sleeps while services wait in
     /// the global queue (the timer thread calls this each tick, as the
-    /// reference does). Pushes from a worker wake nobody unless several
-    /// services wait, so without this tick a service queued behind a busy
-    /// worker (one running a long handler) would wait for that handler to
-    /// end although another worker sleeps.
+    /// reference does). Most pushes from a worker wake nobody (see
+    /// [`Node::schedule`]), so without this tick a service queued behind a
+    /// busy worker (one running a long handler) would wait for that handler
+    /// to end although another worker sleeps.
     pub(crate) fn wake_if_idle(&self) {
         if self.sleepers.count.load(Ordering::SeqCst) > 0 && !self.global.is_empty() {
             let _g = self.sleepers.lock.lock();
@@ -450,7 +491,9 @@ impl Node {
             return;
         }
         let msg = Message::new(source, 0, crate::message::PTYPE_TEXT, Payload::from(text));
-        if let Err(m) = self.push(logger, msg) {
+        // A log line is no reason to wake a sleeping worker: it waits at
+        // most one timer tick.
+        if let Err(m) = self.push_to(logger, msg, false) {
             if !self.aborting.load(Ordering::SeqCst) {
                 eprintln!(
                     "[:{source:08x}] {}",
