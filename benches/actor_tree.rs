@@ -3,7 +3,8 @@
 //! services in all). Each leaf replies with its ordinal; sums flow up; the
 //! root checks the answer (499999500000), prints the wall time and the
 //! process's peak RSS, and aborts the node. Run with
-//! `cargo bench --bench actor_tree` (`-- --levels N` for a smaller tree).
+//! `cargo bench --bench actor_tree` (`-- --levels N` for a smaller tree,
+//! `-- --no-profile` for `profile = false`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +17,10 @@ use skynet_core::start::{build_node, run, StartConfig};
 use skynet_core::{Context, Handle, Message, Payload, Service};
 
 const FANOUT: u64 = 10;
+
+/// The allocator the `skynet` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Drops every log line (a million LAUNCH lines are not the point here).
 struct NullLogger;
@@ -139,7 +144,11 @@ fn main() {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    // `--no-profile`: the config's `profile = false` (no per-message CPU
+    // clock; on by default, as in the reference).
+    let profile = !args.iter().any(|a| a == "--no-profile");
     let env = Env::new();
+    env.set("profile", if profile { "true" } else { "false" });
     env.set("thread", &threads.to_string());
     env.set("harbor", "0");
     env.set("logservice", "nulllog");
@@ -169,7 +178,7 @@ fn main() {
     let got = RESULT.lock().take();
     let want = leaves * (leaves - 1) / 2;
     println!(
-        "actor_tree levels={levels} leaves={leaves} services={} threads={threads} seconds={:.3} peak_rss_kb={} sum={:?} ok={}",
+        "actor_tree levels={levels} leaves={leaves} services={} threads={threads} profile={profile} seconds={:.3} peak_rss_kb={} sum={:?} ok={}",
         (FANOUT.pow(levels + 1) - 1) / (FANOUT - 1),
         elapsed.as_secs_f64(),
         peak_rss_kb(),
