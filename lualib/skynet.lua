@@ -905,30 +905,35 @@ end
 local Request = {}
 Request.__index = Request
 
+-- While select runs, a request object keeps:
+--   _pending   session -> request table, for the calls not answered yet
+--   _npending  how many entries _pending has
+--   _ready     { request, answer } pairs in the order they became known; answer is the
+--              unpacked reply (a packed table), false for a call that failed, nil for a
+--              request that could not be sent at all
+--   _timer     the session of select's timeout while it runs
+
 -- body of the coroutine that receives every answer of one request object
 local function collect_answers(self)
+  local pending, ready = self._pending, self._ready
   while true do
     local ok, msg, sz, session = coyield "SUSPEND"
-    if session == self._timer then
-      self._timer = nil
-      self.timeout = true
-    else
+    local req = pending[session]
+    if req then
+      pending[session] = nil
       watching[session] = nil
-      local answer = false
-      if ok then
-        local req = self._sessions[session]
-        answer = tpack(proto[req[2]].unpack(msg, sz))
-      end
-      self._answers[session] = answer
-      local arrived = self._arrived
-      arrived[#arrived + 1] = session
+      self._npending = self._npending - 1
+      ready[#ready + 1] = { req, ok and tpack(proto[req[2]].unpack(msg, sz)) }
+    elseif session == self._timer then
+      self.timeout = true
+      self._timer = nil
     end
     skynet.wakeup(self)
   end
 end
 
 local function post_requests(self, collector)
-  local sessions, rejected, outstanding = {}, {}, 0
+  local pending, ready, count = self._pending, self._ready, 0
   local tag = co_tag[current]
   for _, req in ipairs(self) do
     local addr, p = req[1], proto[req[2]]
@@ -939,43 +944,32 @@ local function post_requests(self, collector)
       csend(addr, PTYPE_TRACE, 0, tag)
     end
     local session = send_new_session(addr, p.id, p.pack(tunpack(req, 3, req.n)))
-    if session then
-      sessions[session] = req
+    if session == nil then
+      -- an invalid address: no answer will come, it is listed first
+      ready[#ready + 1] = { req }
+    else
+      pending[session] = req
+      count = count + 1
       watching[session] = addr
       waiting[session] = collector
-      outstanding = outstanding + 1
-    else
-      rejected[#rejected + 1] = req
     end
   end
-  self._sessions = sessions
-  self._rejected = rejected
-  self._left = outstanding
+  self._npending = count
 end
 
 local function next_answer(self)
-  local rejected = self._rejected
-  if #rejected > 0 then
-    return tremove(rejected, 1) -- an invalid address: no answer at all
-  end
-  local arrived = self._arrived
-  local session = tremove(arrived, 1)
-  if session == nil then
-    if self._left == 0 or self.timeout then
+  local ready = self._ready
+  if ready[1] == nil then
+    if self._npending == 0 or self.timeout then
       return
     end
     skynet.wait(self)
-    session = tremove(arrived, 1)
-    if session == nil then
+    if ready[1] == nil then
       return -- timed out (or closed meanwhile)
     end
   end
-  self._left = self._left - 1
-  local req = self._sessions[session]
-  local answer = self._answers[session]
-  self._sessions[session] = nil
-  self._answers[session] = nil
-  return req, answer
+  local entry = tremove(ready, 1)
+  return entry[1], entry[2]
 end
 
 function Request:add(req)
@@ -990,8 +984,7 @@ function Request:select(timeout)
   assert(self._collector == nil)
   local collector = cocreate(collect_answers)
   self._collector = collector
-  self._answers = {}
-  self._arrived = {}
+  self._pending, self._ready = {}, {}
   post_requests(self, collector)
   if timeout then
     local session = new_timer(timeout)
@@ -1006,20 +999,20 @@ function Request:select(timeout)
 end
 
 function Request:close()
-  local left = self._left
-  if left and left > 0 then
-    local answers = self._answers
-    for session in pairs(self._sessions) do
-      if answers[session] == nil then
-        waiting[session] = "BREAK"
-        watching[session] = nil
-      end
+  -- answers still on their way are dropped when they come
+  local pending = self._pending
+  if pending and self._npending > 0 then
+    self._npending = 0
+    for session in pairs(pending) do
+      pending[session] = nil
+      watching[session] = nil
+      waiting[session] = "BREAK"
     end
-    self._left = 0
   end
-  if self._timer then
-    waiting[self._timer] = "BREAK"
+  local timer = self._timer
+  if timer then
     self._timer = nil
+    waiting[timer] = "BREAK"
   end
 end
 
