@@ -124,28 +124,29 @@ local function skip_busy(last)
   end
 end
 
+-- passes on a session just allocated by the core, after making sure the next one it hands out
+-- is not still in use
+local function unclaimed(session)
+  if session then
+    skip_busy(session)
+  end
+  return session
+end
+
 -- send with a freshly allocated session; nil for a bad address, false when
 -- the message is too large
 local function send_new_session(addr, id, msg, sz)
-  local session = csend(addr, id, nil, msg, sz)
-  if session then
-    skip_busy(session)
-  end
-  return session
+  return unclaimed(csend(addr, id, nil, msg, sz))
 end
 
+-- a timer session that no suspended coroutine holds
 local function new_timer(ti)
-  local session = core.intcommand("TIMEOUT", ti)
-  if session then
-    skip_busy(session)
-  end
-  return session
+  return unclaimed(core.intcommand("TIMEOUT", ti))
 end
 
+-- a session for skynet.wait's own use, likewise
 local function new_wait_id()
-  local session = core.genid()
-  skip_busy(session)
-  return session
+  return unclaimed(core.genid())
 end
 
 function skynet.genid()
@@ -557,10 +558,6 @@ function skynet.sleep(ti, token)
   end
 end
 
-function skynet.yield()
-  return skynet.sleep(0)
-end
-
 function skynet.wait(token)
   token = token or corunning()
   if sleeping[token] ~= nil then
@@ -572,6 +569,11 @@ function skynet.wait(token)
   sleeping[token] = nil
   waiting[session] = nil
   wait_ids[session] = nil
+end
+
+-- gives the other coroutines and services a turn: a sleep of no time
+function skynet.yield()
+  return skynet.sleep(0)
 end
 
 function skynet.wakeup(token)
@@ -693,12 +695,9 @@ function skynet.address(addr)
   return tostring(addr)
 end
 
-function skynet.harbor(addr)
-  return core.harbor(addr)
-end
-
-skynet.error = core.error
-skynet.tracelog = core.trace
+-- straight from the core: error (log a line), tracelog, harbor (the harbor id of an address
+-- and whether it is remote)
+skynet.error, skynet.tracelog, skynet.harbor = core.error, core.trace, core.harbor
 
 ---------------------------------------------------------------------------
 -- Tracing
@@ -714,11 +713,7 @@ function skynet.trace(info)
   trace_serial = trace_serial + 1
   tag = sformat(":%08x-%d", skynet.self(), trace_serial)
   co_tag[current] = tag
-  if info then
-    core.trace(tag, "trace " .. info)
-  else
-    core.trace(tag, "trace")
-  end
+  core.trace(tag, info and "trace " .. info or "trace")
 end
 
 function skynet.tracetag()
@@ -755,14 +750,13 @@ for _, fname in ipairs { "pack", "packstring", "unpack", "tostring", "trash" } d
 end
 
 local function await_reply(addr, session)
-  watching[session] = addr
-  waiting[session] = current
+  watching[session], waiting[session] = addr, current
   local ok, msg, sz = coyield "SUSPEND"
   watching[session] = nil
-  if not ok then
-    error "call failed"
+  if ok then
+    return msg, sz
   end
-  return msg, sz
+  error "call failed"
 end
 
 local function announce_trace(addr)
@@ -812,27 +806,33 @@ end
 ---------------------------------------------------------------------------
 -- Replying
 
-function skynet.ret(msg, sz)
-  local co = current
-  if co_tag[co] then
-    core.trace(co_tag[co], "response")
-  end
+-- The session and address a coroutine owes its answer to; the debt is cleared.
+local function take_reply(co)
   local session = reply_session[co] or error "No session"
   reply_session[co] = nil
-  if session == 0 then
-    -- the request was a send: nobody waits, the answer is dropped
-    if sz ~= nil then
-      core.trash(msg, sz)
+  return session, reply_to[co]
+end
+
+function skynet.ret(msg, sz)
+  local co = current
+  local tag = co_tag[co]
+  if tag then
+    core.trace(tag, "response")
+  end
+  local session, to = take_reply(co)
+  if session ~= 0 then
+    local sent = csend(to, PTYPE_RESPONSE, session, msg or "", sz)
+    if sent == false then
+      -- too large to be delivered: the caller gets an error instead
+      csend(to, PTYPE_ERROR, session, "")
     end
-    return false
+    return sent ~= nil and sent ~= false
   end
-  local to = reply_to[co]
-  local sent = csend(to, PTYPE_RESPONSE, session, msg or "", sz)
-  if sent == false then
-    -- too large to be delivered: the caller gets an error instead
-    csend(to, PTYPE_ERROR, session, "")
+  -- the request was a send: nobody waits, the answer is dropped
+  if sz ~= nil then
+    core.trash(msg, sz)
   end
-  return sent ~= nil and sent ~= false
+  return false
 end
 
 function skynet.retpack(...)
@@ -889,14 +889,15 @@ function skynet.response(packer)
   return closure
 end
 
+-- Sets the dispatch function of a protocol (answering the one it replaces), or answers the
+-- current one when func is nil.
 function skynet.dispatch(typename, func)
   local p = proto[typename]
-  if func then
-    local previous = p.dispatch
-    p.dispatch = func
-    return previous
+  if not func then
+    return p and p.dispatch
   end
-  return p and p.dispatch
+  p.dispatch, func = func, p.dispatch
+  return func
 end
 
 ---------------------------------------------------------------------------
