@@ -491,20 +491,6 @@ unsafe extern "C-unwind" fn lconnect(l: *mut lua_State) -> c_int {
     1
 }
 
-unsafe extern "C-unwind" fn lclose(l: *mut lua_State) -> c_int {
-    let id = ffi::luaL_checkinteger(l, 1) as i32;
-    let ctx = context(l);
-    ctx.node().socket().close(ctx.handle(), id);
-    0
-}
-
-unsafe extern "C-unwind" fn lshutdown(l: *mut lua_State) -> c_int {
-    let id = ffi::luaL_checkinteger(l, 1) as i32;
-    let ctx = context(l);
-    ctx.node().socket().shutdown(ctx.handle(), id);
-    0
-}
-
 unsafe extern "C-unwind" fn llisten(l: *mut lua_State) -> c_int {
     let addr = check_bytes(l, 1);
     let (host, port) = address_port(l, addr, 2);
@@ -651,26 +637,28 @@ unsafe extern "C-unwind" fn lsendlow(l: *mut lua_State) -> c_int {
     send_with(l, true)
 }
 
+/// `socketdriver.close / shutdown / start / pause (id)`: requests on one
+/// socket made as the calling service (the socket thread checks that the
+/// service owns it where the reference does).
+macro_rules! socket_id_requests {
+    ($($name:ident => $request:ident),* $(,)?) => {$(
+        unsafe extern "C-unwind" fn $name(l: *mut lua_State) -> c_int {
+            let id = ffi::luaL_checkinteger(l, 1) as i32;
+            let ctx = context(l);
+            ctx.node().socket().$request(ctx.handle(), id);
+            0
+        }
+    )*};
+}
+
+socket_id_requests!(lclose => close, lshutdown => shutdown, lstart => start, lpause => pause);
+
 unsafe extern "C-unwind" fn lbind(l: *mut lua_State) -> c_int {
     let fd = ffi::luaL_checkinteger(l, 1) as i32;
     let ctx = context(l);
     let id = ctx.node().socket().bind(ctx.handle(), fd).unwrap_or(-1);
     ffi::lua_pushinteger(l, id as ffi::lua_Integer);
     1
-}
-
-unsafe extern "C-unwind" fn lstart(l: *mut lua_State) -> c_int {
-    let id = ffi::luaL_checkinteger(l, 1) as i32;
-    let ctx = context(l);
-    ctx.node().socket().start(ctx.handle(), id);
-    0
-}
-
-unsafe extern "C-unwind" fn lpause(l: *mut lua_State) -> c_int {
-    let id = ffi::luaL_checkinteger(l, 1) as i32;
-    let ctx = context(l);
-    ctx.node().socket().pause(ctx.handle(), id);
-    0
 }
 
 unsafe extern "C-unwind" fn lnodelay(l: *mut lua_State) -> c_int {

@@ -192,49 +192,29 @@ pub unsafe extern "C" fn skynet_socket_bind(ctx: *mut c_void, fd: c_int) -> c_in
     id_or_error(node.socket().bind(owner, fd))
 }
 
-/// `void skynet_socket_close(ctx, id)`.
-///
-/// # Safety
-/// As for [`context`].
-#[no_mangle]
-pub unsafe extern "C" fn skynet_socket_close(ctx: *mut c_void, id: c_int) {
-    if let Some((node, owner)) = node_of(ctx) {
-        node.socket().close(owner, id);
-    }
+/// The `void skynet_socket_<request>(ctx, id)` entry points: a request on
+/// one socket made as the service `ctx` (nothing happens for a bad `ctx`).
+macro_rules! socket_id_requests {
+    ($($name:ident => $request:ident),* $(,)?) => {$(
+        #[doc = concat!("`void ", stringify!($name), "(ctx, id)`.")]
+        ///
+        /// # Safety
+        /// As for [`context`].
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(ctx: *mut c_void, id: c_int) {
+            if let Some((node, owner)) = node_of(ctx) {
+                node.socket().$request(owner, id);
+            }
+        }
+    )*};
 }
 
-/// `void skynet_socket_shutdown(ctx, id)`.
-///
-/// # Safety
-/// As for [`context`].
-#[no_mangle]
-pub unsafe extern "C" fn skynet_socket_shutdown(ctx: *mut c_void, id: c_int) {
-    if let Some((node, owner)) = node_of(ctx) {
-        node.socket().shutdown(owner, id);
-    }
-}
-
-/// `void skynet_socket_start(ctx, id)`.
-///
-/// # Safety
-/// As for [`context`].
-#[no_mangle]
-pub unsafe extern "C" fn skynet_socket_start(ctx: *mut c_void, id: c_int) {
-    if let Some((node, owner)) = node_of(ctx) {
-        node.socket().start(owner, id);
-    }
-}
-
-/// `void skynet_socket_pause(ctx, id)`.
-///
-/// # Safety
-/// As for [`context`].
-#[no_mangle]
-pub unsafe extern "C" fn skynet_socket_pause(ctx: *mut c_void, id: c_int) {
-    if let Some((node, owner)) = node_of(ctx) {
-        node.socket().pause(owner, id);
-    }
-}
+socket_id_requests!(
+    skynet_socket_close => close,
+    skynet_socket_shutdown => shutdown,
+    skynet_socket_start => start,
+    skynet_socket_pause => pause,
+);
 
 /// `void skynet_socket_nodelay(ctx, id)`.
 ///
