@@ -11,7 +11,14 @@
 //!
 //! Two weak tables, shared as upvalues by every function of the library, hold
 //! per coroutine the CPU time its current slice began and the total of its
-//! finished slices.
+//! finished slices. While no coroutine is being profiled a resume does not
+//! look in them.
+//!
+//! A host may also have every resume record the coroutine it runs (snlua's
+//! signal 0 interrupts that one): it puts a pointer to an
+//! `AtomicPtr<lua_State>` in the registry under [`ACTIVE_SLOT_KEY`] before
+//! opening the library; the slot holds the running coroutine during each
+//! resume (the reference's `switchL` in `lua_resumeX`).
 //!
 //! The functions are C functions on the raw Lua API (`mlua::ffi`): `resume`
 //! must hand back the error object of a coroutine untouched and raise errors as
@@ -19,6 +26,7 @@
 //! a `longjmp`, so no function here holds a value with a destructor.
 
 use std::ffi::{c_int, CStr};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use mlua::{ffi, Lua, Table};
 
@@ -26,8 +34,13 @@ use mlua::{ffi, Lua, Table};
 const STARTS: c_int = ffi::lua_upvalueindex(1);
 /// Coroutine -> CPU seconds of its finished slices.
 const TOTALS: c_int = ffi::lua_upvalueindex(2);
+/// The host's active-coroutine slot (light userdata, null when none).
+const ACTIVE: c_int = ffi::lua_upvalueindex(3);
 /// The coroutine driven by a `wrap` closure.
-const WRAPPED: c_int = ffi::lua_upvalueindex(3);
+const WRAPPED: c_int = ffi::lua_upvalueindex(4);
+
+/// Registry key of the host's active-coroutine slot (see the module doc).
+pub const ACTIVE_SLOT_KEY: &CStr = c"skynet.profile.active";
 
 /// The clock wraps at this many seconds so that a double keeps nanoseconds.
 const CLOCK_PERIOD: f64 = 65536.0;
@@ -132,16 +145,42 @@ unsafe fn profiled_resume(
     nargs: c_int,
 ) -> Result<c_int, ()> {
     let co = ffi::lua_tothread(state, co_index);
-    if lookup(state, STARTS, co_index).is_some() {
+    if any_profiled(state) && lookup(state, STARTS, co_index).is_some() {
         store(state, STARTS, co_index, Some(thread_cpu_clock()));
     }
+    // The host keeps the slot alive as long as the Lua state (see
+    // ACTIVE_SLOT_KEY), so it may be dereferenced here and below.
+    let slot = ffi::lua_touserdata(state, ACTIVE) as *const AtomicPtr<ffi::lua_State>;
+    let outer = if slot.is_null() {
+        std::ptr::null_mut()
+    } else {
+        (*slot).swap(co, Ordering::SeqCst)
+    };
     let outcome = resume_raw(state, co, nargs);
+    if !slot.is_null() {
+        (*slot).store(outer, Ordering::SeqCst);
+    }
     // The coroutine may have started or stopped its profile while it ran.
-    if let Some(start) = lookup(state, STARTS, co_index) {
-        let total = lookup(state, TOTALS, co_index).unwrap_or(0.0) + cpu_since(start);
-        store(state, TOTALS, co_index, Some(total));
+    if any_profiled(state) {
+        if let Some(start) = lookup(state, STARTS, co_index) {
+            let total = lookup(state, TOTALS, co_index).unwrap_or(0.0) + cpu_since(start);
+            store(state, TOTALS, co_index, Some(total));
+        }
     }
     outcome
+}
+
+/// Whether any coroutine is being profiled (the STARTS table is not empty).
+///
+/// # Safety
+/// As [`lookup`], with two free slots.
+unsafe fn any_profiled(state: *mut ffi::lua_State) -> bool {
+    ffi::lua_pushnil(state);
+    if ffi::lua_next(state, STARTS) == 0 {
+        return false;
+    }
+    ffi::lua_pop(state, 2);
+    true
 }
 
 /// Raises the string on top of the stack prefixed with the position of the
@@ -261,15 +300,16 @@ unsafe extern "C-unwind" fn wrapped_resume(state: *mut ffi::lua_State) -> c_int 
 /// `profile.wrap(f)`: `coroutine.wrap` with accounting.
 unsafe extern "C-unwind" fn profile_wrap(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: a library function called by Lua; the closure takes the two
-    // accounting tables and the new coroutine as upvalues.
+    // accounting tables, the active slot and the new coroutine as upvalues.
     unsafe {
         ffi::luaL_checktype(state, 1, ffi::LUA_TFUNCTION);
         ffi::lua_pushvalue(state, STARTS);
         ffi::lua_pushvalue(state, TOTALS);
+        ffi::lua_pushvalue(state, ACTIVE);
         let co = ffi::lua_newthread(state);
         ffi::lua_pushvalue(state, 1);
         ffi::lua_xmove(state, co, 1);
-        ffi::lua_pushcclosure(state, wrapped_resume, 3);
+        ffi::lua_pushcclosure(state, wrapped_resume, 4);
     }
     1
 }
@@ -277,7 +317,7 @@ unsafe extern "C-unwind" fn profile_wrap(state: *mut ffi::lua_State) -> c_int {
 /// Builds the library table on the stack of a fresh C function frame.
 ///
 /// # Safety
-/// `state` runs a protected C function frame with at least 6 free slots.
+/// `state` runs a protected C function frame with at least 7 free slots.
 unsafe fn push_library(state: *mut ffi::lua_State) {
     let functions: [(&CStr, ffi::lua_CFunction); 4] = [
         (c"start", profile_start),
@@ -295,13 +335,21 @@ unsafe fn push_library(state: *mut ffi::lua_State) {
     ffi::lua_pushvalue(state, -1);
     ffi::lua_setmetatable(state, -4);
     ffi::lua_setmetatable(state, -2);
-    for (name, f) in functions {
-        ffi::lua_pushvalue(state, -2);
-        ffi::lua_pushvalue(state, -2);
-        ffi::lua_pushcclosure(state, f, 2);
-        ffi::lua_setfield(state, -4, name.as_ptr());
+    // ACTIVE: the host's slot, or a null light userdata.
+    if ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, ACTIVE_SLOT_KEY.as_ptr())
+        != ffi::LUA_TLIGHTUSERDATA
+    {
+        ffi::lua_pop(state, 1);
+        ffi::lua_pushlightuserdata(state, std::ptr::null_mut());
     }
-    ffi::lua_pop(state, 2);
+    for (name, f) in functions {
+        ffi::lua_pushvalue(state, -3);
+        ffi::lua_pushvalue(state, -3);
+        ffi::lua_pushvalue(state, -3);
+        ffi::lua_pushcclosure(state, f, 3);
+        ffi::lua_setfield(state, -5, name.as_ptr());
+    }
+    ffi::lua_pop(state, 3);
 }
 
 /// Opens `skynet.profile` as a `lua_CFunction` (for `luaL_requiref`).

@@ -336,7 +336,17 @@ impl Snlua {
 /// memlimit or nil).
 unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
     ffi::lua_gc(l, ffi::LUA_GCSTOP, 0);
-    // skynet.profile replaces coroutine.resume / wrap.
+    // skynet.profile replaces coroutine.resume / wrap; its resumes keep
+    // `active` up to date for the signal hook.
+    let shared = ffi::lua_touserdata(l, 1) as *const SnluaShared;
+    if !shared.is_null() {
+        ffi::lua_pushlightuserdata(l, ptr::addr_of!((*shared).active) as *mut std::ffi::c_void);
+        ffi::lua_setfield(
+            l,
+            ffi::LUA_REGISTRYINDEX,
+            crate::profile::ACTIVE_SLOT_KEY.as_ptr(),
+        );
+    }
     ffi::luaL_requiref(l, c"skynet.profile".as_ptr(), luaopen_skynet_profile, 0);
     ffi::lua_getglobal(l, c"coroutine".as_ptr());
     ffi::lua_getfield(l, -2, c"resume".as_ptr());
@@ -349,7 +359,6 @@ unsafe extern "C-unwind" fn init_state(l: *mut lua_State) -> c_int {
     ffi::luaL_requiref(l, c"skynet.codecache".as_ptr(), luaopen_skynet_codecache, 0);
     ffi::lua_pop(l, 1);
     crate::libs::install_builtins(l);
-    install_resume_tracker(l);
     // Service states collect generationally, as in the reference (visible
     // to Lua: collectgarbage("incremental") answers "generational").
     ffi::lua_gc(l, ffi::LUA_GCGEN, 0, 0);
@@ -406,36 +415,6 @@ unsafe fn lua_string(l: *mut lua_State, idx: c_int) -> String {
     } else {
         String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len)).into_owned()
     }
-}
-
-/// Wraps `coroutine.resume` so the signal hook knows which coroutine runs.
-unsafe fn install_resume_tracker(l: *mut lua_State) {
-    ffi::lua_getglobal(l, c"coroutine".as_ptr());
-    ffi::lua_getfield(l, -1, c"resume".as_ptr());
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, c"skynet_context".as_ptr());
-    ffi::lua_pushcclosure(l, tracked_resume, 2);
-    ffi::lua_setfield(l, -2, c"resume".as_ptr());
-    ffi::lua_pop(l, 1);
-}
-
-/// `coroutine.resume` that records the resumed coroutine as active while
-/// it runs (upvalue 1: the real resume, upvalue 2: the shared state).
-unsafe extern "C-unwind" fn tracked_resume(l: *mut lua_State) -> c_int {
-    let shared = ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) as *const SnluaShared;
-    let co = ffi::lua_tothread(l, 1);
-    let previous = if !shared.is_null() && !co.is_null() {
-        (*shared).active.swap(co, Ordering::SeqCst)
-    } else {
-        ptr::null_mut()
-    };
-    let n = ffi::lua_gettop(l);
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
-    ffi::lua_insert(l, 1);
-    ffi::lua_call(l, n, ffi::LUA_MULTRET);
-    if !shared.is_null() && !co.is_null() {
-        (*shared).active.store(previous, Ordering::SeqCst);
-    }
-    ffi::lua_gettop(l)
 }
 
 /// The reference's `snlua_signal`: 0 interrupts the running Lua code with
