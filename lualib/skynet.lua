@@ -411,8 +411,8 @@ local function route(ptype, msg, sz, session, source)
 end
 
 -- The message callback of every Lua service (installed by skynet.start).
-function skynet.dispatch_message(...)
-  local ok, err = pcall(route, ...)
+function skynet.dispatch_message(ptype, msg, sz, session, source)
+  local ok, err = pcall(route, ptype, msg, sz, session, source)
   if not ok then
     if decoding_session then
       if decoding_session ~= 0 then
