@@ -181,6 +181,21 @@ unsafe fn raise_text(state: *mut ffi::lua_State, level: c_int, msg: &CStr) -> ! 
 // ---------------------------------------------------------------------------
 // Encoding (runs inside a protected call, see `pack_stack`)
 
+/// Whether the values at 1..=`count` are all of the kinds whose encoding
+/// cannot raise: nil, booleans, numbers, light userdata, and strings the
+/// format can hold (tables can: metamethods, nesting depth; other types are
+/// refused with an error).
+///
+/// # Safety
+/// `state` is a valid Lua state with at least `count` values on its stack.
+unsafe fn only_plain_values(state: *mut ffi::lua_State, count: c_int) -> bool {
+    (1..=count).all(|index| match ffi::lua_type(state, index) {
+        ffi::LUA_TNIL | ffi::LUA_TBOOLEAN | ffi::LUA_TNUMBER | ffi::LUA_TLIGHTUSERDATA => true,
+        ffi::LUA_TSTRING => u32::try_from(ffi::lua_rawlen(state, index)).is_ok(),
+        _ => false,
+    })
+}
+
 /// The C function that encodes values under `lua_pcall`. Its stack holds the
 /// values followed by a light userdata pointing to the output [`Payload`].
 /// Errors are raised with the position of the code that called `pack`, which
@@ -332,6 +347,14 @@ unsafe fn encode_with_pairs(
 unsafe fn pack_stack(state: *mut ffi::lua_State) -> Option<Payload> {
     let count = ffi::lua_gettop(state);
     let mut out = Payload::with_capacity(INITIAL_CAPACITY);
+    if only_plain_values(state, count) {
+        // Nothing here can raise, so no protected call is needed (the
+        // common case of a request or answer made of a few scalars).
+        for index in 1..=count {
+            encode_value(state, &mut out, index, 0);
+        }
+        return Some(out);
+    }
     ffi::lua_pushcfunction(state, encode_protected);
     ffi::lua_insert(state, 1);
     ffi::lua_pushlightuserdata(state, &mut out as *mut Payload as *mut c_void);
