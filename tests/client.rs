@@ -32,21 +32,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::*;
+
 /// Upper bound of one wait (for a line or a process end). Only stops a hung
 /// run; nothing is timed. The heartbeat of the watchdog example comes every
 /// 5 s, far below it.
 const SAFETY_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A TCP port of 127.0.0.1 that was free a moment ago (the node binds it
-/// right after).
-fn free_tcp_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a TCP probe socket");
-    listener.local_addr().expect("probe socket address").port()
-}
 
 /// Builds `client.so` (a cdylib, which `cargo test` builds only when the
 /// skynet-client package is part of the run) and returns its path.
@@ -377,7 +369,7 @@ fn watchdog_example_end_to_end() {
 #[test]
 fn login_example_end_to_end() {
     let scratch = client_dir("login");
-    let (login_port, gate_port) = (free_tcp_port(), free_tcp_port());
+    let (login_port, gate_port) = (free_port(), free_port());
     let node = start_node(
         &scratch,
         "examples/config.login",

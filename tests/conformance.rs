@@ -18,12 +18,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
+
+mod support;
+use support::*;
 
 /// Upper bound for one node run. Not a timing assertion: nodes normally exit on their own
 /// (skynet.abort) long before; this only stops a hung node.
@@ -46,10 +47,6 @@ struct Suite {
     cases: &'static [&'static str],
     /// Static expectations, with the case they belong to.
     statics: &'static [(&'static str, Static)],
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn config_text(suite: &Suite, repo: &Path, logdir: &Path) -> String {
@@ -85,21 +82,6 @@ struct Run {
     workdir: PathBuf,
 }
 
-fn read_all<R: Read + Send + 'static>(
-    mut r: R,
-    done: Option<mpsc::Sender<()>>,
-) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        // A read error ends the capture; what was read so far is kept.
-        let _ = r.read_to_end(&mut buf);
-        if let Some(done) = done {
-            let _ = done.send(());
-        }
-        buf
-    })
-}
-
 fn run_node(suite: &Suite) -> Run {
     let repo = repo();
     let workdir = std::env::temp_dir().join(format!(
@@ -122,8 +104,8 @@ fn run_node(suite: &Suite) -> Run {
         .spawn()
         .expect("start the skynet binary");
     let (done_tx, done_rx) = mpsc::channel();
-    let out = read_all(child.stdout.take().expect("piped stdout"), Some(done_tx));
-    let err = read_all(child.stderr.take().expect("piped stderr"), None);
+    let out = capture(child.stdout.take().expect("piped stdout"), Some(done_tx));
+    let err = capture(child.stderr.take().expect("piped stderr"), None);
 
     // stdout reaches end-of-file when the node exits.
     let timed_out = done_rx.recv_timeout(SAFETY_TIMEOUT).is_err();

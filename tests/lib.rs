@@ -15,20 +15,18 @@
 //! Stands for the reference's way of testing its Lua library (test services
 //! run on a node, their log read by a person); the reference has no harness.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+mod support;
+use support::*;
+
 /// Bound for one node run, only to stop a hung node; nodes normally exit
 /// by themselves (skynet.abort) long before. Not a timing assertion.
 const SAFETY_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn config_text(suite: &str, repo: &Path, extra: &str) -> String {
     let r = repo.display();
@@ -53,21 +51,6 @@ struct Run {
     stdout: String,
     stderr: String,
     timed_out: bool,
-}
-
-fn capture<R: Read + Send + 'static>(
-    mut r: R,
-    done: Option<mpsc::Sender<()>>,
-) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        // A read error ends the capture; what was read so far is kept.
-        let _ = r.read_to_end(&mut buf);
-        if let Some(done) = done {
-            let _ = done.send(());
-        }
-        buf
-    })
 }
 
 fn run_node(suite: &str, extra_config: &str) -> Run {
@@ -221,14 +204,6 @@ impl LiveNode {
             timed_out,
         }
     }
-}
-
-/// A free local TCP port (the listener is dropped at once).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
 }
 
 fn harbor_config(harbor: u8, address: u16, master: u16, standalone: bool, role: &str) -> String {

@@ -23,13 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::*;
+
 /// Upper bound for one node run or one wait on the node. Not a timing assertion: it only
 /// stops a hung run.
 const SAFETY_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A UDP port that was free a moment ago (the node binds it right after).
 fn free_udp_port() -> u16 {

@@ -15,19 +15,18 @@
 //! generous safety timeout; nothing sleeps to synchronise.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::*;
+
 /// Safety net against a hung node or socket (not a timing assertion).
 const SAFETY: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Node {
     child: Child,
@@ -156,13 +155,6 @@ fn read_line(r: &mut BufReader<TcpStream>) -> String {
 }
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 fn word_after<'a>(line: &'a str, marker: &str) -> &'a str {
     let at = line.find(marker).expect("marker in line") + marker.len();
     line[at..].split_whitespace().next().unwrap_or("")

@@ -18,12 +18,11 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::*;
+
 /// Upper bound for one node run. Not a timing assertion: it only stops a hung run.
 const SAFETY_TIMEOUT: Duration = Duration::from_secs(300);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A fresh work directory for one node.
 fn workdir(name: &str) -> PathBuf {

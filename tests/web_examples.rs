@@ -18,13 +18,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::*;
+
 /// How long any single wait may take before the test gives up. Only a guard against a hung
 /// node; nothing here depends on timing.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A TCP port nobody listened on a moment ago.
 fn unused_port() -> u16 {
@@ -49,7 +48,7 @@ struct ExampleNode {
 static BOOTED: AtomicUsize = AtomicUsize::new(0);
 
 fn write_config(dir: &Path, example: &str, port_key: &str, port: u16) -> PathBuf {
-    let root = repo_root();
+    let root = repo();
     let r = root.display();
     let text = format!(
         "-- written by tests/web_examples.rs\n\
@@ -81,7 +80,7 @@ impl ExampleNode {
         let config = write_config(&dir, example, port_key, port);
         let mut child = Command::new(env!("CARGO_BIN_EXE_skynet"))
             .arg(&config)
-            .current_dir(repo_root())
+            .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
