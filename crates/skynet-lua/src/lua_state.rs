@@ -151,7 +151,11 @@ unsafe extern "C-unwind" fn open_libs(l: *mut lua_State) -> c_int {
 
 #[cfg(not(feature = "lua55"))]
 unsafe fn new_state(ud: *mut c_void) -> *mut lua_State {
-    ffi::lua_newstate(account_alloc, ud)
+    let l = ffi::lua_newstate(account_alloc, ud);
+    if !l.is_null() {
+        crate::shared_proto::use_shared_names(l);
+    }
+    l
 }
 
 #[cfg(feature = "lua55")]
@@ -187,6 +191,61 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// The string object of the first key of global table `lib` whose text is
+    /// `name`, as a pointer (equal pointers: the same string object).
+    fn key_object(l: *mut lua_State, lib: &std::ffi::CStr, name: &[u8]) -> *const u8 {
+        // SAFETY: a valid state with its libraries open; the stack is
+        // balanced before returning.
+        unsafe {
+            ffi::lua_getglobal(l, lib.as_ptr());
+            ffi::lua_pushnil(l);
+            let mut found = std::ptr::null();
+            while ffi::lua_next(l, -2) != 0 {
+                ffi::lua_pop(l, 1);
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                if std::slice::from_raw_parts(p as *const u8, len) == name {
+                    found = p as *const u8;
+                }
+            }
+            ffi::lua_pop(l, 1);
+            found
+        }
+    }
+
+    #[cfg(not(feature = "lua55"))]
+    #[test]
+    fn library_names_are_shared_between_states() {
+        let quiet = || Arc::new(MemoryAccount::new(Box::new(|_| {})));
+        let a = LuaState::new(quiet()).expect("state");
+        let b = LuaState::new(quiet()).expect("state");
+        let in_a = key_object(a.as_ptr(), c"string", b"format");
+        assert!(!in_a.is_null());
+        assert_eq!(in_a, key_object(b.as_ptr(), c"string", b"format"));
+        assert_eq!(
+            key_object(a.as_ptr(), c"table", b"insert"),
+            key_object(b.as_ptr(), c"table", b"insert")
+        );
+        // A string of a state's own is its own, and equal ones still compare
+        // equal to the shared names.
+        run(a.as_ptr(), "mine = {} mine['only' .. 'here'] = 1").unwrap();
+        run(b.as_ptr(), "mine = {} mine['only' .. 'here'] = 1").unwrap();
+        assert_ne!(
+            key_object(a.as_ptr(), c"mine", b"onlyhere"),
+            key_object(b.as_ptr(), c"mine", b"onlyhere")
+        );
+        run(
+            a.as_ptr(),
+            "local k = 'for' .. 'mat' assert(string[k] == string.format) \
+             local t = {} t[k] = 1 assert(t.format == 1) \
+             assert(('x'):rep(2) == 'xx') collectgarbage() collectgarbage()",
+        )
+        .unwrap();
+        // Both states keep working once the other is gone.
+        drop(b);
+        run(a.as_ptr(), "assert(string.format('%d', 7) == '7')").unwrap();
     }
 
     #[test]

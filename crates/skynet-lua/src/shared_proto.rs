@@ -7,6 +7,10 @@
 //! Stands for the reference's shared-prototype patch of Lua behind its code
 //! cache. The template state is never closed: shared prototypes live as
 //! long as the process.
+//!
+//! Also the shared names: the strings the standard libraries name their
+//! functions and fields with, frozen once, which every service state
+//! interns instead of allocating its own (see [`use_shared_names`]).
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
@@ -17,6 +21,42 @@ use parking_lot::Mutex;
 extern "C" {
     fn skynetrs_share_proto(l: *mut lua_State, idx: c_int) -> *const c_void;
     fn skynetrs_push_shared(l: *mut lua_State, proto: *const c_void);
+    fn skynetrs_share_names(l: *mut lua_State) -> c_int;
+    fn skynetrs_use_shared_names(l: *mut lua_State);
+}
+
+/// Whether the shared name set exists (built on first use).
+static SHARED_NAMES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Builds the shared name set: the short strings of a state that has just
+/// opened the standard libraries (function and field names, metamethod
+/// names), frozen by `skynetrs_share_names` in a state kept for the rest of
+/// the process. False when it could not be built (then states make their
+/// own copies, as plain Lua does).
+fn build_shared_names() -> bool {
+    // SAFETY: a fresh state of our own, opened and then frozen before any
+    // other state can use the set (OnceLock orders the two); it is never
+    // closed, as the frozen strings live in it.
+    unsafe {
+        let l = ffi::luaL_newstate();
+        if l.is_null() {
+            return false;
+        }
+        ffi::luaL_openlibs(l);
+        skynetrs_share_names(l) > 0
+    }
+}
+
+/// Makes the new state `l` take library names from the shared set instead
+/// of allocating its own copies (about 200 strings per service). Call it
+/// right after creating the state, before opening any library.
+///
+/// # Safety
+/// `l` is a valid state created by this process's Lua.
+pub unsafe fn use_shared_names(l: *mut lua_State) {
+    if *SHARED_NAMES.get_or_init(build_shared_names) {
+        skynetrs_use_shared_names(l);
+    }
 }
 
 /// A prototype made immortal and read-only by `skynetrs_share_proto`.
@@ -64,6 +104,11 @@ pub fn load(path: &CStr) -> Option<SharedProto> {
             if l.is_null() {
                 return None;
             }
+            // Constants that name library functions ("format", "insert",
+            // "__index") then are the very strings the library tables are
+            // keyed with in every state: found by pointer, not by contents.
+            // SAFETY: a fresh state, nothing opened yet.
+            unsafe { use_shared_names(l) };
             *template = Some(Template(l));
             l
         }

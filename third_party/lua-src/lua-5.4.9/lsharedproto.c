@@ -18,6 +18,13 @@
 ** 'eqshrstr' compares the contents when either string is shared
 ** (lstring.h, ltable.c). Long strings get their hash computed here, so no
 ** reader ever writes it later.
+**
+** Names: 'skynetrs_share_names' freezes, once per process, the short
+** strings of a state that has just opened the standard libraries (their
+** function and field names) into a read-only set. A state switched on by
+** 'skynetrs_use_shared_names' interns a string it does not hold yet from
+** that set before making its own copy (lstring.c), so opening the
+** libraries in a new state allocates none of those names.
 */
 
 #define lsharedproto_c
@@ -25,6 +32,7 @@
 
 #include "lprefix.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "lua.h"
@@ -134,4 +142,78 @@ LUA_API void skynetrs_push_shared (lua_State *L, const void *proto) {
     luaC_barrier(L, cl->upvals[0], gt);
   }
   lua_unlock(L);
+}
+
+
+/* the frozen name set: open addressing, linear probing, never written
+** after 'skynetrs_share_names' returns */
+static TString **names_slots = NULL;
+static unsigned int names_mask = 0;
+
+
+static void names_insert (TString *ts) {
+  unsigned int i = ts->hash & names_mask;
+  while (names_slots[i] != NULL) {
+    if (names_slots[i] == ts)
+      return;
+    i = (i + 1) & names_mask;
+  }
+  names_slots[i] = ts;
+}
+
+
+LUAI_FUNC TString *luaS_findsharedname (const char *str, size_t l,
+                                        unsigned int h) {
+  unsigned int i;
+  TString *ts;
+  if (names_slots == NULL)
+    return NULL;
+  for (i = h & names_mask; (ts = names_slots[i]) != NULL;
+       i = (i + 1) & names_mask) {
+    if (ts->hash == h && ts->shrlen == l &&
+        memcmp(getshrstr(ts), str, l * sizeof(char)) == 0)
+      return ts;
+  }
+  return NULL;
+}
+
+
+/*
+** Freezes every short string of the state 'L' (which must stay open for
+** the rest of the process) into the shared name set. To be called once,
+** before any state uses the set; returns the number of names, or -1 when
+** the set exists already or memory is short.
+*/
+LUA_API int skynetrs_share_names (lua_State *L) {
+  global_State *g = G(L);
+  stringtable *tb = &g->strt;
+  unsigned int size = 16;
+  int i, n = 0;
+  if (names_slots != NULL)
+    return -1;
+  while (size < 2u * (unsigned int)tb->nuse)
+    size *= 2;
+  lua_gc(L, LUA_GCCOLLECT);  /* no sweep under way while lists change */
+  names_slots = (TString **)calloc(size, sizeof(TString *));
+  if (names_slots == NULL)
+    return -1;
+  names_mask = size - 1;
+  lua_lock(L);
+  for (i = 0; i < tb->size; i++) {
+    TString *ts;
+    for (ts = tb->hash[i]; ts != NULL; ts = ts->u.hnext) {
+      l_setbit(ts->marked, SHAREDBIT);
+      names_insert(ts);
+      n++;
+    }
+  }
+  fix_flagged(g);
+  lua_unlock(L);
+  return n;
+}
+
+
+/* Makes 'L' intern from the shared name set (see 'skynetrs_share_names'). */
+LUA_API void skynetrs_use_shared_names (lua_State *L) {
+  G(L)->sharednames = 1;
 }

@@ -201,6 +201,11 @@ static TString *internshrstr (lua_State *L, const char *str, size_t l) {
       return ts;
     }
   }
+  if (g->sharednames) {  /* skynet-rs: one that every state shares? */
+    ts = luaS_findsharedname(str, l, h);
+    if (ts != NULL)
+      return ts;
+  }
   /* else must create a new string */
   if (tb->nuse >= tb->size) {  /* need to grow string table? */
     growstrtab(L, tb);

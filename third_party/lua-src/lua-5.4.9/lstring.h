@@ -49,6 +49,9 @@
 	luaS_eqsharedstr(a, b)))
 
 LUAI_FUNC int luaS_eqsharedstr (TString *a, TString *b);
+/* skynet-rs (lsharedproto.c): the shared short string equal to 'str', or NULL */
+LUAI_FUNC TString *luaS_findsharedname (const char *str, size_t l,
+                                        unsigned int h);
 
 
 LUAI_FUNC unsigned int luaS_hash (const char *str, size_t l, unsigned int seed);
