@@ -540,13 +540,7 @@ pub(crate) fn dispatch_batch(
         monitor.trigger(0, 0);
         i += 1;
     }
-    match node.global().pop() {
-        Some(next) => {
-            node.global().push(ctx);
-            Some(next)
-        }
-        None => Some(ctx),
-    }
+    Some(node.global().rotate(ctx))
 }
 
 /// Parses the hex digits of a `:hex` address like `strtoul(s, NULL, 16)`:

@@ -163,6 +163,20 @@ impl<T> GlobalQueue<T> {
         item
     }
 
+    /// Puts `item` at the back and takes the front, under one lock: what a
+    /// worker does when the service it ran still has messages. With nothing
+    /// else queued it gets `item` straight back.
+    pub fn rotate(&self, item: T) -> T {
+        let mut q = self.items.lock();
+        match q.pop_front() {
+            Some(next) => {
+                q.push_back(item);
+                next
+            }
+            None => item,
+        }
+    }
+
     /// Length without taking the lock (may be stale by the time it is used).
     pub fn len(&self) -> usize {
         self.len.load(Ordering::SeqCst)
@@ -180,6 +194,19 @@ mod tests {
 
     fn msg(session: i32) -> Message {
         Message::new(1, session, 0, Payload::empty())
+    }
+
+    #[test]
+    fn rotate_takes_the_front_and_queues_the_item_last() {
+        let g = GlobalQueue::new();
+        assert_eq!(g.rotate(1), 1, "nothing else waits: the same item back");
+        g.push(2);
+        g.push(3);
+        assert_eq!(g.rotate(1), 2);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.pop(), Some(3));
+        assert_eq!(g.pop(), Some(1));
+        assert!(g.is_empty());
     }
 
     #[test]
