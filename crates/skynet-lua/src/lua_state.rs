@@ -249,6 +249,35 @@ mod tests {
     }
 
     #[test]
+    fn states_made_on_many_threads_at_once_work() {
+        // The shared name set is built by whichever thread comes first; the
+        // others must wait for it, then all intern from it concurrently.
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let account = Arc::new(MemoryAccount::new(Box::new(|_| {})));
+                        let state = LuaState::new(account).expect("state");
+                        run(
+                            state.as_ptr(),
+                            &format!(
+                                "local t = {{}} for k in pairs(string) do t[#t + 1] = k end \
+                                 table.sort(t) assert(#t > 10) \
+                                 assert(string.format('%d-%d', {t}, {i}) == '{t}-{i}') \
+                                 collectgarbage()"
+                            ),
+                        )
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+    }
+
+    #[test]
     fn counts_memory_and_enforces_the_limit() {
         let warnings = Arc::new(Mutex::new(Vec::new()));
         let w = warnings.clone();
