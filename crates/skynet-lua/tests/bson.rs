@@ -7,40 +7,9 @@
 
 mod common;
 
-use mlua::Table;
-
 #[test]
 fn bson_scenario_matches_reference() {
-    let lua = common::lua();
-    let lines: Vec<String> = lua
-        .load(common::data("bson_cases.lua"))
-        .set_name("=bson_cases.lua")
-        .eval::<Table>()
-        .expect("scenario runs")
-        .sequence_values::<String>()
-        .collect::<mlua::Result<_>>()
-        .expect("lines");
-    let expected = common::data("bson_cases.txt");
-    let expected: Vec<&str> = expected.lines().collect();
-    assert!(expected.len() > 300, "too few expected lines");
-    let mut diffs = Vec::new();
-    for (i, want) in expected.iter().enumerate() {
-        match lines.get(i) {
-            Some(got) if got == want => {}
-            Some(got) => diffs.push(format!("want {want}\n got {got}")),
-            None => diffs.push(format!("want {want}\n got nothing")),
-        }
-    }
-    if lines.len() > expected.len() {
-        diffs.push(format!("{} extra lines", lines.len() - expected.len()));
-    }
-    assert!(
-        diffs.is_empty(),
-        "{} of {} lines differ:\n{}",
-        diffs.len(),
-        expected.len(),
-        diffs.join("\n")
-    );
+    common::check_scenario(&common::lua(), "bson_cases.lua", "bson_cases.txt", 300);
 }
 
 #[test]

@@ -6,45 +6,14 @@
 
 mod common;
 
-use mlua::Table;
-
 #[test]
 fn sproto_scenario_matches_reference() {
     let lua = common::lua();
-    let script = common::data("sproto_cases.lua");
     // The script prints its results too; the returned list is what we compare.
     lua.globals()
         .set("print", lua.create_function(|_, ()| Ok(())).expect("print"))
         .expect("silence print");
-    let lines: Vec<String> = lua
-        .load(&script)
-        .set_name("=sproto_cases.lua")
-        .eval::<Table>()
-        .expect("scenario runs")
-        .sequence_values::<String>()
-        .collect::<mlua::Result<_>>()
-        .expect("lines");
-    let expected = common::data("sproto_cases.txt");
-    let expected: Vec<&str> = expected.lines().collect();
-    let mut diffs = Vec::new();
-    for (i, want) in expected.iter().enumerate() {
-        match lines.get(i) {
-            Some(got) if got == want => {}
-            Some(got) => diffs.push(format!("want {want}\n got {got}")),
-            None => diffs.push(format!("want {want}\n got nothing")),
-        }
-    }
-    if lines.len() > expected.len() {
-        diffs.push(format!("{} extra lines", lines.len() - expected.len()));
-    }
-    assert!(expected.len() > 1000, "too few expected lines");
-    assert!(
-        diffs.is_empty(),
-        "{} of {} lines differ:\n{}",
-        diffs.len(),
-        expected.len(),
-        diffs.join("\n")
-    );
+    common::check_scenario(&lua, "sproto_cases.lua", "sproto_cases.txt", 1000);
 }
 
 #[test]

@@ -32,6 +32,42 @@ pub fn data(name: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
+/// Runs the scenario script `script` of `tests/data/` (it returns a list of
+/// output lines) and checks its lines against `transcript`, what the same
+/// script printed with the reference; `min_lines` guards against an empty
+/// or truncated transcript.
+pub fn check_scenario(lua: &Lua, script: &str, transcript: &str, min_lines: usize) {
+    let lines: Vec<String> = lua
+        .load(data(script))
+        .set_name(format!("={script}"))
+        .eval::<Table>()
+        .expect("scenario runs")
+        .sequence_values::<String>()
+        .collect::<mlua::Result<_>>()
+        .expect("lines");
+    let expected = data(transcript);
+    let expected: Vec<&str> = expected.lines().collect();
+    assert!(expected.len() > min_lines, "too few expected lines");
+    let mut diffs = Vec::new();
+    for (i, want) in expected.iter().enumerate() {
+        match lines.get(i) {
+            Some(got) if got == want => {}
+            Some(got) => diffs.push(format!("want {want}\n got {got}")),
+            None => diffs.push(format!("want {want}\n got nothing")),
+        }
+    }
+    if lines.len() > expected.len() {
+        diffs.push(format!("{} extra lines", lines.len() - expected.len()));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} lines differ:\n{}",
+        diffs.len(),
+        expected.len(),
+        diffs.join("\n")
+    );
+}
+
 /// Runs every line of a vector file against module `module` and returns
 /// (cases run, failure descriptions).
 ///
