@@ -25,8 +25,10 @@ use mlua::ffi::{self, lua_State};
 use skynet_core::socket::address::{decode_udp_address, UDP_ADDRESS_SIZE, UDP_ADDRESS_V4_SIZE};
 use skynet_core::socket::message::parse;
 use skynet_core::socket::sys;
-use skynet_core::socket::{SendData, SocketInfo, SocketInfoKind, SKYNET_SOCKET_TYPE_UDP};
-use skynet_core::{Context, Payload};
+use skynet_core::socket::{
+    SendData, SocketInfo, SocketInfoKind, SocketServer, SKYNET_SOCKET_TYPE_UDP,
+};
+use skynet_core::{Context, Handle, Payload};
 
 use crate::snlua::SnluaShared;
 
@@ -707,36 +709,36 @@ unsafe extern "C-unwind" fn ludp_connect(l: *mut lua_State) -> c_int {
     0
 }
 
-unsafe extern "C-unwind" fn ludp_dial(l: *mut lua_State) -> c_int {
+/// A UDP socket made from the `address, port` arguments by `open` (dial or
+/// listen), as the calling service; raises `failure` when it cannot be made.
+unsafe fn open_udp(
+    l: *mut lua_State,
+    open: fn(&SocketServer, Handle, &str, i32) -> std::io::Result<i32>,
+    failure: &[u8],
+) -> c_int {
     let addr = check_bytes(l, 1);
     let (host, port) = address_port(l, addr, 2);
     let ctx = context(l);
-    let id = ctx
-        .node()
-        .socket()
-        .udp_dial(ctx.handle(), &host_text(host), port as i32)
-        .unwrap_or(-1);
+    let id = open(
+        ctx.node().socket(),
+        ctx.handle(),
+        &host_text(host),
+        port as i32,
+    )
+    .unwrap_or(-1);
     if id < 0 {
-        raise(l, &[b"udp dial host failed"]);
+        raise(l, &[failure]);
     }
     ffi::lua_pushinteger(l, id as ffi::lua_Integer);
     1
 }
 
+unsafe extern "C-unwind" fn ludp_dial(l: *mut lua_State) -> c_int {
+    open_udp(l, SocketServer::udp_dial, b"udp dial host failed")
+}
+
 unsafe extern "C-unwind" fn ludp_listen(l: *mut lua_State) -> c_int {
-    let addr = check_bytes(l, 1);
-    let (host, port) = address_port(l, addr, 2);
-    let ctx = context(l);
-    let id = ctx
-        .node()
-        .socket()
-        .udp_listen(ctx.handle(), &host_text(host), port as i32)
-        .unwrap_or(-1);
-    if id < 0 {
-        raise(l, &[b"udp listen host failed"]);
-    }
-    ffi::lua_pushinteger(l, id as ffi::lua_Integer);
-    1
+    open_udp(l, SocketServer::udp_listen, b"udp listen host failed")
 }
 
 unsafe extern "C-unwind" fn ludp_send(l: *mut lua_State) -> c_int {
