@@ -85,4 +85,41 @@ function T.run(suite)
   skynet.abort()
 end
 
+-- Helpers of the shared-data memory cases (test_sharedata, test_sharetable and their readers).
+
+-- A data set of `n` items: about 1 MB as a Lua table for n = 5000.
+function T.big_data(n)
+  local items = {}
+  for i = 1, n do
+    items[i] = {
+      id = i,
+      name = string.format("item-%06d", i),
+      text = string.rep(string.char(65 + i % 26), 40) .. i,
+      tags = { i % 7, i % 11, i % 13 },
+    }
+  end
+  return { title = "big data set", items = items }
+end
+
+-- Heap growth (bytes) from taking a view of a big_data set with `query()` and reading a few
+-- items of it; the view is kept in `keep`. Also answers a checksum of what was read and the
+-- heap size afterwards.
+function T.measure_view(query, keep)
+  collectgarbage()
+  collectgarbage()
+  local before = collectgarbage("count")
+  local data = query()
+  local sum = 0
+  for i = 1, 10 do
+    local item = data.items[i]
+    sum = sum + item.id + #item.tags
+  end
+  sum = sum + #data.title
+  keep[#keep + 1] = data
+  collectgarbage()
+  collectgarbage()
+  local heap = collectgarbage("count") * 1024
+  return heap - before * 1024, sum, heap
+end
+
 return T

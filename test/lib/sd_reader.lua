@@ -14,6 +14,7 @@
 
 local skynet = require "skynet"
 local sharedata = require "skynet.sharedata"
+local T = require "libtest" -- measure_view
 
 local proxy, child
 
@@ -58,21 +59,9 @@ end
 local kept = {}
 
 function commands.measure(name)
-  collectgarbage()
-  collectgarbage()
-  local before = collectgarbage("count")
-  local data = sharedata.query(name)
-  local sum = 0
-  for i = 1, 10 do
-    local item = data.items[i]
-    sum = sum + item.id + #item.tags
-  end
-  sum = sum + #data.title
-  kept[#kept + 1] = data
-  collectgarbage()
-  collectgarbage()
-  local heap = collectgarbage("count") * 1024
-  return heap - before * 1024, sum, heap
+  return T.measure_view(function()
+    return sharedata.query(name)
+  end, kept)
 end
 
 skynet.start(function()

@@ -11,6 +11,7 @@
 
 local skynet = require "skynet"
 local sharetable = require "skynet.sharetable"
+local T = require "libtest" -- measure_view
 
 local kept, kept_y
 
@@ -42,21 +43,9 @@ end
 local held = {}
 
 function commands.measure(name)
-  collectgarbage()
-  collectgarbage()
-  local before = collectgarbage("count")
-  local data = sharetable.query(name)
-  local sum = 0
-  for i = 1, 10 do
-    local item = data.items[i]
-    sum = sum + item.id + #item.tags
-  end
-  sum = sum + #data.title
-  held[#held + 1] = data
-  collectgarbage()
-  collectgarbage()
-  local heap = collectgarbage("count") * 1024
-  return heap - before * 1024, sum, heap
+  return T.measure_view(function()
+    return sharetable.query(name)
+  end, held)
 end
 
 skynet.start(function()

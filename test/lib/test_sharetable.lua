@@ -151,27 +151,13 @@ T.case("update_removed", function()
   T.eq(stay[1], 2, "a table still there")
 end)
 
--- A data set of `n` items: about 1 MB as a Lua table.
-local function big_data(n)
-  local items = {}
-  for i = 1, n do
-    items[i] = {
-      id = i,
-      name = string.format("item-%06d", i),
-      text = string.rep(string.char(65 + i % 26), 40) .. i,
-      tags = { i % 7, i % 11, i % 13 },
-    }
-  end
-  return { title = "big data set", items = items }
-end
-
 local READERS = 1000
 
 T.case("memory_1000_readers", function()
   collectgarbage()
   collectgarbage()
   local before = collectgarbage("count")
-  local data = big_data(5000)
+  local data = T.big_data(5000)
   collectgarbage()
   collectgarbage()
   local as_lua = (collectgarbage("count") - before) * 1024
