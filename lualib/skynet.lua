@@ -945,8 +945,9 @@ local function post_requests(self, collector)
       csend(addr, PTYPE_TRACE, 0, tag)
     end
     local session = send_new_session(addr, p.id, p.pack(tunpack(req, 3, req.n)))
-    if session == nil then
-      -- an invalid address: no answer will come, it is listed first
+    if not session then
+      -- an invalid address (nil) or a message too large to send (false): no answer will
+      -- come, it is listed first
       ready[#ready + 1] = { req }
     else
       pending[session] = req
