@@ -179,7 +179,7 @@ unsafe fn raise_text(state: *mut ffi::lua_State, level: c_int, msg: &CStr) -> ! 
 }
 
 // ---------------------------------------------------------------------------
-// Encoding (runs inside a protected call, see `pack_stack`)
+// Encoding (inside a protected call unless every value is plain, see `pack_stack`)
 
 /// Whether the values at 1..=`count` are all of the kinds whose encoding
 /// cannot raise: nil, booleans, numbers, light userdata, and strings the
