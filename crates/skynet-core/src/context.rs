@@ -94,6 +94,8 @@ pub struct Context {
     cpu_start: AtomicU64,
     profile: bool,
     logfile: Mutex<Option<File>>,
+    /// Whether `logfile` holds a file: lets each dispatch skip its lock.
+    logging: AtomicBool,
     /// C ABI state (callback, command result), used by `ffi`.
     pub foreign: Mutex<ForeignState>,
 }
@@ -163,6 +165,7 @@ impl Context {
             cpu_start: AtomicU64::new(0),
             profile,
             logfile: Mutex::new(None),
+            logging: AtomicBool::new(false),
             foreign: Mutex::new(ForeignState::default()),
         }
     }
@@ -339,7 +342,10 @@ impl Context {
         }
         let previous = CURRENT_HANDLE.with(|c| c.replace(self.handle));
         self.log_message(&msg);
-        self.message_count.fetch_add(1, Ordering::Relaxed);
+        // Only the dispatching worker writes the counters (one dispatch at
+        // a time, see `state`): a load and a store, no locked add.
+        let count = self.message_count.load(Ordering::Relaxed);
+        self.message_count.store(count + 1, Ordering::Relaxed);
         let mut panicked = None;
         {
             let mut guard = self.instance.lock();
@@ -357,8 +363,9 @@ impl Context {
                 if self.profile {
                     let end = thread_time_us();
                     LAST_DISPATCH_END.with(|c| c.set(Some(end)));
+                    let cost = self.cpu_cost.load(Ordering::Relaxed);
                     self.cpu_cost
-                        .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
+                        .store(cost + end.saturating_sub(start), Ordering::Relaxed);
                 }
             }
         }
@@ -403,6 +410,7 @@ impl Context {
         // No signal may reach the instance from now on (see `signal`).
         *self.signal_closed.write() = true;
         drop(instance);
+        self.logging.store(false, Ordering::Release);
         if let Some(f) = self.logfile.lock().take() {
             drop(f);
         }
@@ -462,12 +470,15 @@ impl Context {
             .open(path)?;
         f.write_all(header.as_bytes())?;
         *slot = Some(f);
+        self.logging.store(true, Ordering::Release);
         Ok(true)
     }
 
     /// Closes the per-service message log (`LOGOFF`); false if none was open.
     pub(crate) fn log_off(&self, footer: &str) -> bool {
-        match self.logfile.lock().take() {
+        let taken = self.logfile.lock().take();
+        self.logging.store(false, Ordering::Release);
+        match taken {
             Some(mut f) => {
                 let _ = f.write_all(footer.as_bytes());
                 true
@@ -477,6 +488,9 @@ impl Context {
     }
 
     fn log_message(&self, msg: &Message) {
+        if !self.logging.load(Ordering::Acquire) {
+            return;
+        }
         let mut slot = self.logfile.lock();
         let Some(f) = slot.as_mut() else { return };
         let mut line = String::new();
@@ -524,16 +538,17 @@ pub(crate) fn dispatch_batch(
     let mut n = 1usize;
     let mut i = 0usize;
     while i < n {
-        let Some(msg) = ctx.queue.pop() else {
+        let Some(popped) = ctx.queue.pop_for_dispatch() else {
             node.after_drained(&ctx);
             return node.global().pop();
         };
         if i == 0 && weight >= 0 {
-            n = ctx.queue.len() >> weight;
+            n = popped.remaining >> weight;
         }
-        if let Some(len) = ctx.queue.take_overload() {
+        if let Some(len) = popped.overload {
             ctx.log(format!("error: May overload, message queue length = {len}"));
         }
+        let msg = popped.message;
         monitor.trigger(msg.source, ctx.handle);
         crate::node::start_message_count();
         ctx.dispatch_message(msg);

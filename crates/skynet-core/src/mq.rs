@@ -37,6 +37,16 @@ pub enum Pushed {
     Released(Message),
 }
 
+/// A message taken by [`ServiceQueue::pop_for_dispatch`].
+pub struct Popped {
+    pub message: Message,
+    /// Messages still queued behind it.
+    pub remaining: usize,
+    /// The queue length that passed the overload threshold, reported once
+    /// per jump past it.
+    pub overload: Option<usize>,
+}
+
 /// The message queue of one service.
 pub struct ServiceQueue {
     state: Mutex<QueueState>,
@@ -77,17 +87,32 @@ impl ServiceQueue {
 
     /// The next message; `None` when empty, which also unschedules the queue.
     pub fn pop(&self) -> Option<Message> {
+        self.pop_for_dispatch().map(|p| p.message)
+    }
+
+    /// The next message with what a worker needs to know about the queue
+    /// after it, read under the same lock; `None` when empty, which also
+    /// unschedules the queue.
+    pub fn pop_for_dispatch(&self) -> Option<Popped> {
         let mut s = self.state.lock();
         match s.items.pop_front() {
-            Some(m) => {
-                let len = s.items.len();
+            Some(message) => {
+                let remaining = s.items.len();
                 // The threshold doubles until it covers the length again, so
                 // one warning stands for the whole jump.
-                while len > s.threshold {
-                    s.overload = len;
+                while remaining > s.threshold {
+                    s.overload = remaining;
                     s.threshold *= 2;
                 }
-                Some(m)
+                let overload = match std::mem::take(&mut s.overload) {
+                    0 => None,
+                    n => Some(n),
+                };
+                Some(Popped {
+                    message,
+                    remaining,
+                    overload,
+                })
             }
             None => {
                 s.threshold = OVERLOAD_THRESHOLD;
@@ -103,15 +128,6 @@ impl ServiceQueue {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The queue length that passed the overload threshold, once.
-    pub fn take_overload(&self) -> Option<usize> {
-        let mut s = self.state.lock();
-        match std::mem::take(&mut s.overload) {
-            0 => None,
-            n => Some(n),
-        }
     }
 
     /// Closes the queue for good and returns what was still in it. Later
@@ -234,28 +250,25 @@ mod tests {
     #[test]
     fn overload_is_reported_once_per_jump() {
         let q = ServiceQueue::new();
+        let overload = |q: &ServiceQueue| q.pop_for_dispatch().unwrap().overload;
         for i in 0..3000 {
             q.push(msg(i));
         }
-        q.pop();
-        assert_eq!(q.take_overload(), Some(2999));
-        assert_eq!(q.take_overload(), None);
+        let first = q.pop_for_dispatch().unwrap();
+        assert_eq!((first.remaining, first.overload), (2999, Some(2999)));
         // the threshold went straight to 4096: no warning on the way down
-        q.pop();
-        assert_eq!(q.take_overload(), None);
+        assert_eq!(overload(&q), None);
         // refilled past 4096: warned again
         for i in 0..1200 {
             q.push(msg(i));
         }
-        q.pop();
-        assert_eq!(q.take_overload(), Some(4197));
+        assert_eq!(overload(&q), Some(4197));
         while q.pop().is_some() {}
         // emptied: threshold back at 1024
         for i in 0..1100 {
             q.push(msg(i));
         }
-        q.pop();
-        assert_eq!(q.take_overload(), Some(1099));
+        assert_eq!(overload(&q), Some(1099));
     }
 
     #[test]
