@@ -81,21 +81,64 @@ static UpVal *newupval (lua_State *L, StkId level, UpVal **prev) {
 
 
 /*
+** skynet-rs: the open upvalue whose 'next' link is 'pp' (pp is never
+** &L->openupval here).
+*/
+#define upvalofnext(pp) \
+	cast(UpVal *, cast_charp(pp) - offsetof(UpVal, u.open.next))
+
+
+/*
 ** Find and reuse, or create if it does not exist, an upvalue
 ** at the given level.
+** skynet-rs: the search starts next to 'L->upvalhint', the upvalue found
+** last, when that is nearer than the head of the list (which is sorted by
+** level, highest first). A main chunk with many captured locals makes
+** each closure look up several low levels in a long list; consecutive
+** lookups are mostly close to each other. The hint is always an open
+** upvalue of L: 'luaF_closeupval' clears it, and the collector never frees
+** an open upvalue of a live thread.
 */
 UpVal *luaF_findupval (lua_State *L, StkId level) {
   UpVal **pp = &L->openupval;
   UpVal *p;
+  UpVal *hint = L->upvalhint;
   lua_assert(isintwups(L) || L->openupval == NULL);
+  if (hint != NULL) {
+    StkId hintlevel = uplevel(hint);
+    if (hintlevel == level)
+      return hint;
+    else if (hintlevel > level)  /* everything before 'hint' is above too */
+      pp = &hint->u.open.next;
+    else if (level - hintlevel < uplevel(L->openupval) - level) {
+      /* walk back from 'hint' towards the head */
+      UpVal *q = hint;
+      for (;;) {
+        UpVal **link = q->u.open.previous;  /* the link pointing to 'q' */
+        if (link == &L->openupval) {  /* 'q' is the head: new one goes first */
+          pp = link;
+          break;
+        }
+        p = upvalofnext(link);
+        if (uplevel(p) == level)
+          return (L->upvalhint = p);
+        if (uplevel(p) > level) {  /* new one goes between 'p' and 'q' */
+          pp = link;
+          break;
+        }
+        q = p;
+      }
+      return (L->upvalhint = newupval(L, level, pp));
+    }
+  }
   while ((p = *pp) != NULL && uplevel(p) >= level) {  /* search for it */
     lua_assert(!isdead(G(L), p));
     if (uplevel(p) == level)  /* corresponding upvalue? */
-      return p;  /* return it */
+      return (L->upvalhint = p);  /* return it */
     pp = &p->u.open.next;
   }
   /* not found: create a new upvalue after 'pp' */
-  return newupval(L, level, pp);
+  return (L->upvalhint = newupval(L, level, pp));
 }
 
 
@@ -193,6 +236,9 @@ void luaF_unlinkupval (UpVal *uv) {
 void luaF_closeupval (lua_State *L, StkId level) {
   UpVal *uv;
   StkId upl;  /* stack index pointed by 'uv' */
+  /* skynet-rs: forget the hint if it is about to be closed */
+  if (L->upvalhint != NULL && uplevel(L->upvalhint) >= level)
+    L->upvalhint = NULL;
   while ((uv = L->openupval) != NULL && (upl = uplevel(uv)) >= level) {
     TValue *slot = &uv->u.value;  /* new position for value */
     lua_assert(uplevel(uv) < L->top.p);
