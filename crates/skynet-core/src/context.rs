@@ -78,7 +78,7 @@ pub struct ForeignState {
 pub struct Context {
     handle: Handle,
     node: Arc<Node>,
-    module: String,
+    module: &'static str,
     queue: ServiceQueue,
     instance: Mutex<Option<Box<dyn Service>>>,
     state: AtomicU8,
@@ -96,8 +96,9 @@ pub struct Context {
     logfile: Mutex<Option<File>>,
     /// Whether `logfile` holds a file: lets each dispatch skip its lock.
     logging: AtomicBool,
-    /// C ABI state (callback, command result), used by `ffi`.
-    pub foreign: Mutex<ForeignState>,
+    /// C ABI state (callback, command result), made when a C service or
+    /// `skynet_command` first needs it (see [`Context::foreign`]).
+    foreign: OnceLock<Box<Mutex<ForeignState>>>,
 }
 
 impl HasHandle for Context {
@@ -145,14 +146,14 @@ impl Context {
     pub(crate) fn new(
         handle: Handle,
         node: Arc<Node>,
-        module: &str,
+        module: &'static str,
         instance: Box<dyn Service>,
     ) -> Context {
         let profile = node.profile();
         Context {
             handle,
             node,
-            module: module.to_string(),
+            module,
             queue: ServiceQueue::new(),
             instance: Mutex::new(Some(instance)),
             state: AtomicU8::new(DISPATCHING),
@@ -166,7 +167,7 @@ impl Context {
             profile,
             logfile: Mutex::new(None),
             logging: AtomicBool::new(false),
-            foreign: Mutex::new(ForeignState::default()),
+            foreign: OnceLock::new(),
         }
     }
 
@@ -180,7 +181,12 @@ impl Context {
 
     /// The module this service was launched from (`snlua`, `logger`, ...).
     pub fn module(&self) -> &str {
-        &self.module
+        self.module
+    }
+
+    /// The C ABI state of this context (callback, last command result).
+    pub fn foreign(&self) -> &Mutex<ForeignState> {
+        self.foreign.get_or_init(Box::default)
     }
 
     pub fn queue(&self) -> &ServiceQueue {

@@ -93,7 +93,7 @@ pub unsafe extern "C" fn skynet_command(
         return std::ptr::null();
     };
     let result = command(&ctx, cmd, opt_str(param));
-    let mut foreign = ctx.foreign.lock();
+    let mut foreign = ctx.foreign().lock();
     match result.and_then(|s| CString::new(s).ok()) {
         Some(s) => {
             let p = s.as_ptr();
@@ -216,7 +216,7 @@ pub unsafe extern "C" fn skynet_callback(
     cb: Option<CCallback>,
 ) {
     if let Some(c) = context_ref(context) {
-        c.foreign.lock().callback = cb.map(|cb| ForeignCallback { cb, ud });
+        c.foreign().lock().callback = cb.map(|cb| ForeignCallback { cb, ud });
     }
 }
 

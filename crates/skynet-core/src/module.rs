@@ -34,10 +34,19 @@ pub struct CModule {
     _library: libloading::Library,
 }
 
+/// Module names live as long as the process (a context keeps its module's
+/// name without an allocation of its own): a name is kept once per
+/// registered native module and once per C module loaded.
+type ModuleName = &'static str;
+
+fn keep_name(name: &str) -> ModuleName {
+    Box::leak(name.to_string().into_boxed_str())
+}
+
 pub struct ModuleRegistry {
     path: String,
-    natives: RwLock<HashMap<String, Arc<dyn ServiceFactory>>>,
-    foreign: Mutex<HashMap<String, Arc<CModule>>>,
+    natives: RwLock<HashMap<ModuleName, Arc<dyn ServiceFactory>>>,
+    foreign: Mutex<HashMap<ModuleName, Arc<CModule>>>,
 }
 
 impl ModuleRegistry {
@@ -52,25 +61,37 @@ impl ModuleRegistry {
 
     /// Registers a native module.
     pub fn register(&self, name: &str, factory: Arc<dyn ServiceFactory>) {
-        self.natives.write().insert(name.to_string(), factory);
-    }
-
-    /// A new instance of module `name`. The error text is empty when the
-    /// module simply does not exist (the reference says nothing more than
-    /// its stderr line then).
-    pub fn create(&self, name: &str) -> Result<Box<dyn Service>, String> {
-        let native = self.natives.read().get(name).cloned();
-        if let Some(f) = native {
-            return f.create();
+        let mut natives = self.natives.write();
+        match natives.get_mut(name) {
+            Some(slot) => *slot = factory,
+            None => {
+                natives.insert(keep_name(name), factory);
+            }
         }
-        let module = self.load_c_module(name).ok_or_else(String::new)?;
-        CService::create(module)
     }
 
-    fn load_c_module(&self, name: &str) -> Option<Arc<CModule>> {
+    /// A new instance of module `name`, with the module's name as kept by
+    /// the registry. The error text is empty when the module simply does
+    /// not exist (the reference says nothing more than its stderr line
+    /// then).
+    pub fn create(&self, name: &str) -> Result<(Box<dyn Service>, ModuleName), String> {
+        {
+            // A native factory only builds a struct: it runs under the read
+            // lock (no clone of its Arc, whose count every launch would
+            // otherwise bounce between the workers).
+            let natives = self.natives.read();
+            if let Some((kept, f)) = natives.get_key_value(name) {
+                return f.create().map(|s| (s, *kept));
+            }
+        }
+        let (module, kept) = self.load_c_module(name).ok_or_else(String::new)?;
+        CService::create(module).map(|s| (s, kept))
+    }
+
+    fn load_c_module(&self, name: &str) -> Option<(Arc<CModule>, ModuleName)> {
         let mut cache = self.foreign.lock();
-        if let Some(m) = cache.get(name) {
-            return Some(m.clone());
+        if let Some((kept, m)) = cache.get_key_value(name) {
+            return Some((m.clone(), *kept));
         }
         let mut last_error = String::from("no path");
         for pattern in self.path.split(';').filter(|p| !p.is_empty()) {
@@ -88,8 +109,9 @@ impl ModuleRegistry {
                     let lib: libloading::Library = lib.into();
                     let module = open_symbols(name, lib)?;
                     let module = Arc::new(module);
-                    cache.insert(name.to_string(), module.clone());
-                    return Some(module);
+                    let kept = keep_name(name);
+                    cache.insert(kept, module.clone());
+                    return Some((module, kept));
                 }
                 // dlerror's own text, as the reference prints it (the
                 // libloading error's Display is only "dlopen failed").
@@ -193,7 +215,7 @@ impl Service for CService {
     }
 
     fn dispatch(&mut self, ctx: &Arc<Context>, msg: Message) {
-        let callback: Option<ForeignCallback> = ctx.foreign.lock().callback;
+        let callback: Option<ForeignCallback> = ctx.foreign().lock().callback;
         let Some(cb) = callback else {
             return;
         };

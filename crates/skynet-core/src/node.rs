@@ -208,8 +208,8 @@ impl Node {
     /// Logs `LAUNCH module args` on success (as the new service) and
     /// `error: launch module FAILED` when init fails.
     pub fn launch(self: &Arc<Self>, module: &str, args: &str) -> Option<Handle> {
-        let instance = match self.modules.create(module) {
-            Ok(i) => i,
+        let (instance, module) = match self.modules.create(module) {
+            Ok(created) => created,
             Err(e) => {
                 if !e.is_empty() {
                     self.log(crate::context::current_handle(), e);

@@ -34,7 +34,10 @@ pub trait Service: Send + 'static {
 
 /// Makes service instances of one module.
 pub trait ServiceFactory: Send + Sync {
-    /// A fresh instance, or an error text when one cannot be made.
+    /// A fresh instance, or an error text when one cannot be made. Runs
+    /// under the module registry's read lock: build the instance and
+    /// nothing more (registering a module from here would deadlock; the
+    /// work of starting belongs in `Service::init`).
     fn create(&self) -> Result<Box<dyn Service>, String>;
 }
 
