@@ -22,6 +22,9 @@ pub const HANDLE_REMOTE_SHIFT: u32 = 24;
 struct Table<T> {
     next_id: u32,
     slots: Vec<Option<Arc<T>>>,
+    /// Handles given out whose item is still being made (see
+    /// [`HandleRegistry::register_with`]); their slots count as taken.
+    reserved: Vec<Handle>,
     /// Sorted by name for binary search.
     names: Vec<(String, Handle)>,
 }
@@ -45,6 +48,7 @@ impl<T: HasHandle> HandleRegistry<T> {
             table: RwLock::new(Table {
                 next_id: 1,
                 slots: vec![None; 4],
+                reserved: Vec::new(),
                 names: Vec::new(),
             }),
         }
@@ -56,8 +60,23 @@ impl<T: HasHandle> HandleRegistry<T> {
     }
 
     /// Stores `make(handle)` under a fresh handle and returns the handle.
-    /// `make` runs under the registry lock: keep it short.
+    /// `make` runs without the registry lock (a service context is fresh
+    /// memory, often a fresh page: faulting it in under the lock would stall
+    /// every other thread's sends); the handle is reserved meanwhile, and
+    /// nobody finds it before it is stored.
     pub fn register_with(&self, make: impl FnOnce(Handle) -> Arc<T>) -> (Handle, Arc<T>) {
+        let handle = self.reserve();
+        let item = make(handle);
+        let mut t = self.table.write();
+        t.reserved.retain(|h| *h != handle);
+        let slot = (handle as usize) & (t.slots.len() - 1);
+        debug_assert!(t.slots[slot].is_none(), "a reserved slot was taken");
+        t.slots[slot] = Some(item.clone());
+        (handle, item)
+    }
+
+    /// A fresh handle whose slot is free and now reserved.
+    fn reserve(&self) -> Handle {
         let mut t = self.table.write();
         loop {
             let size = t.slots.len() as u32;
@@ -66,17 +85,20 @@ impl<T: HasHandle> HandleRegistry<T> {
                 if id > HANDLE_MASK {
                     id = 1;
                 }
-                let slot = (id & (size - 1)) as usize;
-                if t.slots[slot].is_none() {
+                let slot = id & (size - 1);
+                let free = t.slots[slot as usize].is_none()
+                    && !t.reserved.iter().any(|r| r & (size - 1) == slot);
+                if free {
                     let handle = id | self.harbor;
-                    let item = make(handle);
-                    t.slots[slot] = Some(item.clone());
+                    t.reserved.push(handle);
                     t.next_id = id + 1;
-                    return (handle, item);
+                    return handle;
                 }
                 id += 1;
             }
-            // Every slot is taken: double the table and place everything again.
+            // Every slot is taken: double the table and place everything
+            // again. Reserved handles need no moving: distinct modulo the
+            // old size, they stay distinct modulo the new one.
             let new_size = (size as usize) * 2;
             assert!(new_size - 1 <= HANDLE_MASK as usize, "too many services");
             let mut slots: Vec<Option<Arc<T>>> = vec![None; new_size];
@@ -210,6 +232,27 @@ mod tests {
         assert_eq!(a, HANDLE_MASK);
         let b = reg(&r);
         assert_eq!(b, 1);
+    }
+
+    #[test]
+    fn a_handle_being_made_is_reserved_and_not_found_until_stored() {
+        let r = HandleRegistry::<Item>::new(0);
+        let (outer, _) = r.register_with(|h| {
+            // While this item is made: not found, and the next registration
+            // (which also grows the table past its first 4 slots) gets
+            // other handles.
+            assert!(r.grab(h).is_none());
+            let inner: Vec<_> = (0..6).map(|_| reg(&r)).collect();
+            assert!(!inner.contains(&h));
+            assert!(r.grab(h).is_none());
+            Arc::new(Item(h))
+        });
+        assert_eq!(outer, 1);
+        assert_eq!(r.grab(outer).unwrap().handle(), outer);
+        assert_eq!(r.len(), 7);
+        for h in 1..=7 {
+            assert_eq!(r.grab(h).unwrap().handle(), h);
+        }
     }
 
     #[test]

@@ -76,6 +76,12 @@ impl ServiceQueue {
         if s.released {
             return Pushed::Released(msg);
         }
+        if s.items.capacity() == 0 {
+            // Room for one message first: most queues never hold more than
+            // one at a time (a leaf service, a call's answer), and a
+            // second one grows the buffer to the usual four.
+            s.items.reserve_exact(1);
+        }
         s.items.push_back(msg);
         if s.scheduled {
             Pushed::Queued
