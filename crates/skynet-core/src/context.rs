@@ -28,6 +28,7 @@ use crate::monitor::WorkerMonitor;
 use crate::mq::ServiceQueue;
 use crate::node::Node;
 use crate::payload::Payload;
+use crate::scheduler::Scheduler;
 use crate::service::{Service, SignalHandler};
 
 /// A dispatch (or the init) is running on the instance.
@@ -534,19 +535,20 @@ pub(crate) fn dispatch_batch(
     current: Option<Arc<Context>>,
     weight: i32,
 ) -> Option<Arc<Context>> {
+    let scheduler = node.scheduler();
     let ctx = match current {
         Some(c) => c,
-        None => node.global().pop()?,
+        None => scheduler.take_next()?,
     };
     if ctx.is_retired() {
-        return node.global().pop();
+        return scheduler.take_next();
     }
     let mut n = 1usize;
     let mut i = 0usize;
     while i < n {
         let Some(popped) = ctx.queue.pop_for_dispatch() else {
             node.after_drained(&ctx);
-            return node.global().pop();
+            return scheduler.take_next();
         };
         if i == 0 && weight >= 0 {
             n = popped.remaining >> weight;
@@ -556,12 +558,12 @@ pub(crate) fn dispatch_batch(
         }
         let msg = popped.message;
         monitor.trigger(msg.source, ctx.handle);
-        crate::node::start_message_count();
+        Scheduler::start_message();
         ctx.dispatch_message(msg);
         monitor.trigger(0, 0);
         i += 1;
     }
-    Some(node.global().rotate(ctx))
+    Some(scheduler.requeue(ctx))
 }
 
 /// Parses the hex digits of a `:hex` address like `strtoul(s, NULL, 16)`:

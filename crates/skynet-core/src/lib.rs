@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod mq;
 pub mod node;
 pub mod payload;
+pub(crate) mod scheduler;
 pub mod service;
 pub mod socket;
 pub mod start;

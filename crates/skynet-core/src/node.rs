@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::context::Context;
 use crate::env::Env;
@@ -15,46 +15,11 @@ use crate::handle::{Handle, HandleRegistry};
 use crate::harbor::{RemoteMessage, RemoteRouter};
 use crate::message::{Message, PTYPE_CLIENT, PTYPE_ERROR, PTYPE_RESPONSE};
 use crate::module::ModuleRegistry;
-use crate::mq::{GlobalQueue, Pushed};
+use crate::mq::Pushed;
 use crate::payload::Payload;
+use crate::scheduler::Scheduler;
 use crate::socket::SocketServer;
 use crate::timer::Timer;
-
-thread_local! {
-    static IS_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Services the running worker made runnable during its current message.
-    static SCHEDULED_BY_MESSAGE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-/// A worker wakes a sleeping one once its current message has made this
-/// many services runnable (and another service already waits): one is a
-/// hand-off that the worker takes next itself, with a hot cache; more is
-/// parallel work.
-const FAN_OUT_WAKE: u32 = 2;
-
-/// Called by a worker before each message it dispatches.
-pub(crate) fn start_message_count() {
-    SCHEDULED_BY_MESSAGE.with(|c| c.set(0));
-}
-
-/// Counts one more service made runnable by the current message; true once
-/// the count reaches [`FAN_OUT_WAKE`].
-fn fanning_out() -> bool {
-    SCHEDULED_BY_MESSAGE.with(|c| {
-        let n = c.get().saturating_add(1);
-        c.set(n);
-        n >= FAN_OUT_WAKE
-    })
-}
-
-/// Marks the calling thread as a worker (its pushes need no wake-up call).
-pub(crate) fn mark_worker_thread() {
-    IS_WORKER.with(|w| w.set(true));
-}
-
-fn is_worker_thread() -> bool {
-    IS_WORKER.with(|w| w.get())
-}
 
 static CURRENT_NODE: OnceLock<Arc<Node>> = OnceLock::new();
 
@@ -82,17 +47,9 @@ impl Default for NodeOptions {
     }
 }
 
-struct Sleepers {
-    lock: Mutex<()>,
-    cond: Condvar,
-    /// Signalled only when the node quits (never by worker wake-ups).
-    quit_cond: Condvar,
-    count: AtomicUsize,
-}
-
 pub struct Node {
     handles: HandleRegistry<Context>,
-    global: GlobalQueue<Arc<Context>>,
+    scheduler: Scheduler,
     env: Env,
     timer: Timer,
     socket: SocketServer,
@@ -105,14 +62,13 @@ pub struct Node {
     live: AtomicUsize,
     quit: AtomicBool,
     aborting: AtomicBool,
-    sleepers: Sleepers,
 }
 
 impl Node {
     pub fn new(options: NodeOptions, env: Env) -> Arc<Node> {
         Arc::new(Node {
             handles: HandleRegistry::new(options.harbor),
-            global: GlobalQueue::new(),
+            scheduler: Scheduler::new(),
             env,
             timer: Timer::new(),
             socket: SocketServer::new(),
@@ -125,12 +81,6 @@ impl Node {
             live: AtomicUsize::new(0),
             quit: AtomicBool::new(false),
             aborting: AtomicBool::new(false),
-            sleepers: Sleepers {
-                lock: Mutex::new(()),
-                cond: Condvar::new(),
-                quit_cond: Condvar::new(),
-                count: AtomicUsize::new(0),
-            },
         })
     }
 
@@ -168,8 +118,8 @@ impl Node {
         self.profile
     }
 
-    pub(crate) fn global(&self) -> &GlobalQueue<Arc<Context>> {
-        &self.global
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
     }
 
     /// Centiseconds since the node started (`skynet.now`).
@@ -226,7 +176,7 @@ impl Node {
                 // Logged before the service can run, so nothing it logs
                 // comes before its LAUNCH line.
                 ctx.log(format!("LAUNCH {module} {args}"));
-                self.schedule(ctx.clone());
+                self.scheduler.schedule(ctx.clone());
                 Some(handle)
             }
             Err(e) => {
@@ -255,57 +205,15 @@ impl Node {
         match ctx.queue().push(msg) {
             Pushed::Queued => Ok(()),
             Pushed::Schedule if may_wake => {
-                self.schedule(ctx);
+                self.scheduler.schedule(ctx);
                 Ok(())
             }
             Pushed::Schedule => {
-                self.global.push(ctx);
+                self.scheduler.schedule_quietly(ctx);
                 Ok(())
             }
             Pushed::Released(m) => Err(m),
         }
-    }
-
-    /// Puts a context with work on the global queue and wakes a worker when
-    /// needed: always for pushes from outside the workers; from a worker
-    /// only when more work waits than it will take next and its current
-    /// message fans out (see [`FAN_OUT_WAKE`]). A serial chain of calls
-    /// (a spawn: caller, launcher, new service) thus stays on one worker
-    /// instead of bouncing between cores.
-    pub(crate) fn schedule(&self, ctx: Arc<Context>) {
-        let len = self.global.push(ctx);
-        let wake = if is_worker_thread() {
-            fanning_out() && len > 1
-        } else {
-            true
-        };
-        if wake && self.sleepers.count.load(Ordering::SeqCst) > 0 {
-            let _g = self.sleepers.lock.lock();
-            self.sleepers.cond.notify_one();
-        }
-    }
-
-    /// Wakes one sleeping worker if any worker sleeps while services wait in
-    /// the global queue (the timer thread calls this each tick, as the
-    /// reference does). Most pushes from a worker wake nobody (see
-    /// [`Node::schedule`]), so without this tick a service queued behind a
-    /// busy worker (one running a long handler) would wait for that handler
-    /// to end although another worker sleeps.
-    pub(crate) fn wake_if_idle(&self) {
-        if self.sleepers.count.load(Ordering::SeqCst) > 0 && !self.global.is_empty() {
-            let _g = self.sleepers.lock.lock();
-            self.sleepers.cond.notify_one();
-        }
-    }
-
-    /// Blocks a worker until there may be work or the node quits.
-    pub(crate) fn wait_for_work(&self) {
-        let mut g = self.sleepers.lock.lock();
-        self.sleepers.count.fetch_add(1, Ordering::SeqCst);
-        if self.global.is_empty() && !self.is_quitting() {
-            self.sleepers.cond.wait(&mut g);
-        }
-        self.sleepers.count.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Registers the harbor service's router.
@@ -443,18 +351,13 @@ impl Node {
     /// Stops the threads: every loop checks `is_quitting`.
     pub fn shutdown(&self) {
         self.quit.store(true, Ordering::SeqCst);
-        let _g = self.sleepers.lock.lock();
-        self.sleepers.cond.notify_all();
-        self.sleepers.quit_cond.notify_all();
+        self.scheduler.wake_all();
     }
 
     /// Sleeps up to `timeout`, waking early when the node quits (for the
     /// timer-less threads such as the monitor). Returns whether it quits.
     pub(crate) fn sleep_unless_quitting(&self, timeout: std::time::Duration) -> bool {
-        let mut g = self.sleepers.lock.lock();
-        if !self.is_quitting() {
-            self.sleepers.quit_cond.wait_for(&mut g, timeout);
-        }
+        self.scheduler.sleep_unless(timeout, || self.is_quitting());
         self.is_quitting()
     }
 

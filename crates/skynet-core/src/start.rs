@@ -12,7 +12,7 @@ use crate::context::{dispatch_batch, reset_dispatch_clock};
 use crate::env::Env;
 use crate::message::{Message, PTYPE_SYSTEM};
 use crate::monitor::WorkerMonitor;
-use crate::node::{mark_worker_thread, Node, NodeOptions};
+use crate::node::{Node, NodeOptions};
 use crate::payload::Payload;
 
 /// Most worker threads a config may ask for.
@@ -149,6 +149,7 @@ fn dispatch_all(node: &Arc<Node>, handle: u32) {
 fn run_threads(node: &Arc<Node>, workers: usize) {
     let monitors: Arc<Vec<WorkerMonitor>> =
         Arc::new((0..workers).map(|_| WorkerMonitor::new()).collect());
+    node.scheduler().start_workers(workers);
     let mut threads = Vec::new();
     {
         let node = node.clone();
@@ -169,7 +170,7 @@ fn run_threads(node: &Arc<Node>, workers: usize) {
         let node = node.clone();
         let monitors = monitors.clone();
         threads.push(spawn(&format!("worker{i}"), move || {
-            worker_loop(&node, &monitors[i], worker_weight(i))
+            worker_loop(&node, i, &monitors[i], worker_weight(i))
         }));
     }
     for t in threads {
@@ -187,14 +188,14 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()
         })
 }
 
-fn worker_loop(node: &Arc<Node>, monitor: &WorkerMonitor, weight: i32) {
-    mark_worker_thread();
+fn worker_loop(node: &Arc<Node>, index: usize, monitor: &WorkerMonitor, weight: i32) {
+    node.scheduler().enter_worker(index);
     let mut current = None;
     while !node.is_quitting() {
         current = dispatch_batch(node, monitor, current, weight);
         if current.is_none() {
             reset_dispatch_clock();
-            node.wait_for_work();
+            node.scheduler().wait_for_work(|| node.is_quitting());
         }
     }
 }
@@ -206,7 +207,7 @@ fn timer_loop(node: &Arc<Node>) {
         if node.live_services() == 0 {
             break;
         }
-        node.wake_if_idle();
+        node.scheduler().wake_if_idle();
         if SIGHUP_SEEN.swap(false, Ordering::SeqCst) {
             let logger = node.logger_handle();
             if logger != 0 {

@@ -1,7 +1,9 @@
-//! Integration test of the worker wake-up rule (the reference's timer
-//! thread waking a sleeping worker every tick, `skynet_start.c`): a service
-//! queued behind a worker busy with a long handler runs on another worker
-//! that was asleep, instead of waiting for that handler to end.
+//! Integration tests of the scheduler (crates/skynet-core/src/scheduler.rs).
+//!
+//! The worker wake-up rule (the reference's timer thread waking a sleeping
+//! worker every tick, `skynet_start.c`): a service queued behind a worker
+//! busy with a long handler runs on another worker that was asleep, instead
+//! of waiting for that handler to end.
 //!
 //! Each round, on a node with two workers, the driver (in a dispatch on a
 //! worker) sends the spinner its "spin" message and itself a "release"
@@ -14,7 +16,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,5 +121,77 @@ fn a_service_behind_a_busy_worker_runs_on_a_sleeping_one() {
     assert!(
         outcomes.iter().all(|o| o == "released"),
         "the driver's message waited for the busy worker: {outcomes:?}"
+    );
+}
+
+/// Keeps its worker's run queue busy for ever: every dispatch sends itself
+/// the next message, until `stop` is set.
+struct Churner {
+    stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicU64>,
+}
+
+impl Service for Churner {
+    fn init(&mut self, ctx: &Arc<Context>, _args: &str) -> Result<(), String> {
+        send_text(ctx, ctx.handle(), 0, "again");
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Context>, _msg: Message) {
+        self.rounds.fetch_add(1, Ordering::SeqCst);
+        if !self.stop.load(Ordering::SeqCst) {
+            send_text(ctx, ctx.handle(), 0, "again");
+        }
+    }
+}
+
+/// Starts a churner, then asks the timer for a wake-up one tick later: the
+/// timer thread's message goes to the shared queue, which the only worker
+/// must serve although its own queue never runs dry.
+struct Prober {
+    stop: Arc<AtomicBool>,
+    woken: Journal<String>,
+}
+
+impl Service for Prober {
+    fn init(&mut self, ctx: &Arc<Context>, _args: &str) -> Result<(), String> {
+        launch(ctx, "churner").ok_or("launch churner")?;
+        ctx.node().timeout(ctx.handle(), 1, 7);
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ctx: &Arc<Context>, msg: Message) {
+        if msg.ptype == PTYPE_RESPONSE && msg.session == 7 {
+            self.woken.push("timer".to_string());
+            self.stop.store(true, Ordering::SeqCst);
+            abort(ctx);
+        }
+    }
+}
+
+#[test]
+fn a_worker_whose_queue_never_empties_still_serves_the_shared_queue() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let woken = Journal::new();
+    let done = {
+        let (stop, rounds, woken) = (stop.clone(), rounds.clone(), woken.clone());
+        run_node(Setup::new(1, "prober").timeout(SAFETY), move |node| {
+            let (churn_stop, churn_rounds) = (stop.clone(), rounds.clone());
+            register(node, "churner", move || Churner {
+                stop: churn_stop.clone(),
+                rounds: churn_rounds.clone(),
+            });
+            register(node, "prober", move || Prober {
+                stop: stop.clone(),
+                woken: woken.clone(),
+            });
+        })
+    };
+    done.expect_ok();
+    assert_eq!(woken.snapshot(), vec!["timer".to_string()]);
+    assert!(
+        rounds.load(Ordering::SeqCst) > 0,
+        "the churner ran beside the timer's message"
     );
 }
