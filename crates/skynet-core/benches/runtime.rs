@@ -5,6 +5,7 @@
 //! `skynet_context_message_dispatch`, `skynet_timer.c` and
 //! `skynet_handle_grab`. Kept short: the machine has two cores.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
@@ -257,11 +258,15 @@ fn timer_wheel(c: &mut Criterion) {
 
 // ------------------------------------------------------------ handles
 
-struct Item(Handle);
+struct Item(AtomicU32);
 
 impl HasHandle for Item {
     fn handle(&self) -> Handle {
-        self.0
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn assign_handle(&self, handle: Handle) {
+        self.0.store(handle, Ordering::Relaxed);
     }
 }
 
@@ -271,7 +276,7 @@ const LOOKUPS: usize = 1000;
 fn handle_grab(c: &mut Criterion) {
     let registry = HandleRegistry::<Item>::new(1);
     let all: Vec<Handle> = (0..2 * LOOKUPS)
-        .map(|_| registry.register_with(|h| Arc::new(Item(h))).0)
+        .map(|_| registry.register(Arc::new(Item(AtomicU32::new(0)))))
         .collect();
     // Every other service is retired: lookups of those miss.
     let (live, gone): (Vec<Handle>, Vec<Handle>) = all.chunks(2).map(|p| (p[0], p[1])).unzip();

@@ -14,7 +14,7 @@ use std::ffi::{c_int, c_void, CString};
 use std::fs::File;
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
@@ -77,7 +77,9 @@ pub struct ForeignState {
 
 /// One running service.
 pub struct Context {
-    handle: Handle,
+    /// Set once, by the handle registry, before anyone else sees the
+    /// context (see [`crate::handle::HandleRegistry::register`]).
+    handle: AtomicU32,
     node: Arc<Node>,
     module: &'static str,
     queue: ServiceQueue,
@@ -104,7 +106,11 @@ pub struct Context {
 
 impl HasHandle for Context {
     fn handle(&self) -> Handle {
-        self.handle
+        self.handle.load(Ordering::Relaxed)
+    }
+
+    fn assign_handle(&self, handle: Handle) {
+        self.handle.store(handle, Ordering::Relaxed);
     }
 }
 
@@ -144,15 +150,15 @@ pub(crate) fn reset_dispatch_clock() {
 }
 
 impl Context {
+    /// A context without a handle yet: the registry gives it one.
     pub(crate) fn new(
-        handle: Handle,
         node: Arc<Node>,
         module: &'static str,
         instance: Box<dyn Service>,
     ) -> Context {
         let profile = node.profile();
         Context {
-            handle,
+            handle: AtomicU32::new(0),
             node,
             module,
             queue: ServiceQueue::new(),
@@ -173,7 +179,7 @@ impl Context {
     }
 
     pub fn handle(&self) -> Handle {
-        self.handle
+        self.handle.load(Ordering::Relaxed)
     }
 
     pub fn node(&self) -> &Arc<Node> {
@@ -214,7 +220,7 @@ impl Context {
 
     /// Logs `text` through the logger service, as this service.
     pub fn log(&self, text: impl Into<String>) {
-        self.node.log(self.handle, text.into());
+        self.node.log(self.handle(), text.into());
     }
 
     /// Sends a message, like `skynet_send`. `ptype` may carry
@@ -236,7 +242,7 @@ impl Context {
             return -2;
         }
         let session = self.filter_session(ptype, session);
-        let source = if source == 0 { self.handle } else { source };
+        let source = if source == 0 { self.handle() } else { source };
         let ptype = (ptype & 0xff) as u8;
         if destination == 0 {
             if !payload.as_ptr().is_null() {
@@ -274,7 +280,7 @@ impl Context {
         session: i32,
         payload: Payload,
     ) -> i32 {
-        let source = if source == 0 { self.handle } else { source };
+        let source = if source == 0 { self.handle() } else { source };
         if let Some(hex) = addr.strip_prefix(':') {
             let dest = parse_hex_handle(hex);
             return self.send(source, dest, ptype, session, payload);
@@ -344,10 +350,10 @@ impl Context {
         let prev = self.state.fetch_or(DISPATCHING, Ordering::AcqRel);
         if prev & RETIRED != 0 {
             self.state.fetch_and(!DISPATCHING, Ordering::AcqRel);
-            self.node.reply_dead(self.handle, msg);
+            self.node.reply_dead(self.handle(), msg);
             return;
         }
-        let previous = CURRENT_HANDLE.with(|c| c.replace(self.handle));
+        let previous = CURRENT_HANDLE.with(|c| c.replace(self.handle()));
         self.log_message(&msg);
         // Only the dispatching worker writes the counters (one dispatch at
         // a time, see `state`): a load and a store, no locked add.
@@ -380,7 +386,7 @@ impl Context {
         self.end_dispatch();
         if let Some(text) = panicked {
             self.log(format!("error: service {} panicked: {text}", self.module));
-            self.node.kill(self.handle, self.handle);
+            self.node.kill(self.handle(), self.handle());
         }
     }
 
@@ -402,7 +408,7 @@ impl Context {
             return;
         }
         for msg in self.queue.release() {
-            self.node.reply_dead(self.handle, msg);
+            self.node.reply_dead(self.handle(), msg);
         }
         if prev & DISPATCHING == 0 {
             self.release_instance();
@@ -557,7 +563,7 @@ pub(crate) fn dispatch_batch(
             ctx.log(format!("error: May overload, message queue length = {len}"));
         }
         let msg = popped.message;
-        monitor.trigger(msg.source, ctx.handle);
+        monitor.trigger(msg.source, ctx.handle());
         Scheduler::start_message();
         ctx.dispatch_message(msg);
         monitor.trigger(0, 0);

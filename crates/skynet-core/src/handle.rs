@@ -22,9 +22,6 @@ pub const HANDLE_REMOTE_SHIFT: u32 = 24;
 struct Table<T> {
     next_id: u32,
     slots: Vec<Option<Arc<T>>>,
-    /// Handles given out whose item is still being made (see
-    /// [`HandleRegistry::register_with`]); their slots count as taken.
-    reserved: Vec<Handle>,
     /// Sorted by name for binary search.
     names: Vec<(String, Handle)>,
 }
@@ -35,9 +32,13 @@ pub struct HandleRegistry<T> {
     table: RwLock<Table<T>>,
 }
 
-/// Something that knows its own handle (lets the table rehash on growth).
+/// Something that knows its own handle (lets the table rehash on growth)
+/// and is given it when registered.
 pub trait HasHandle {
     fn handle(&self) -> Handle;
+    /// Called by [`HandleRegistry::register`] once, under the registry
+    /// lock, before the item can be found.
+    fn assign_handle(&self, handle: Handle);
 }
 
 impl<T: HasHandle> HandleRegistry<T> {
@@ -48,7 +49,6 @@ impl<T: HasHandle> HandleRegistry<T> {
             table: RwLock::new(Table {
                 next_id: 1,
                 slots: vec![None; 4],
-                reserved: Vec::new(),
                 names: Vec::new(),
             }),
         }
@@ -59,24 +59,11 @@ impl<T: HasHandle> HandleRegistry<T> {
         self.harbor
     }
 
-    /// Stores `make(handle)` under a fresh handle and returns the handle.
-    /// `make` runs without the registry lock (a service context is fresh
-    /// memory, often a fresh page: faulting it in under the lock would stall
-    /// every other thread's sends); the handle is reserved meanwhile, and
-    /// nobody finds it before it is stored.
-    pub fn register_with(&self, make: impl FnOnce(Handle) -> Arc<T>) -> (Handle, Arc<T>) {
-        let handle = self.reserve();
-        let item = make(handle);
-        let mut t = self.table.write();
-        t.reserved.retain(|h| *h != handle);
-        let slot = (handle as usize) & (t.slots.len() - 1);
-        debug_assert!(t.slots[slot].is_none(), "a reserved slot was taken");
-        t.slots[slot] = Some(item.clone());
-        (handle, item)
-    }
-
-    /// A fresh handle whose slot is free and now reserved.
-    fn reserve(&self) -> Handle {
+    /// Stores `item` under a fresh handle, which it is given, and returns
+    /// the handle. The item is made by the caller, before: a service
+    /// context is fresh memory, often a fresh page, and faulting it in under
+    /// the registry lock would stall every other thread's sends.
+    pub fn register(&self, item: Arc<T>) -> Handle {
         let mut t = self.table.write();
         loop {
             let size = t.slots.len() as u32;
@@ -85,20 +72,17 @@ impl<T: HasHandle> HandleRegistry<T> {
                 if id > HANDLE_MASK {
                     id = 1;
                 }
-                let slot = id & (size - 1);
-                let free = t.slots[slot as usize].is_none()
-                    && !t.reserved.iter().any(|r| r & (size - 1) == slot);
-                if free {
+                let slot = (id & (size - 1)) as usize;
+                if t.slots[slot].is_none() {
                     let handle = id | self.harbor;
-                    t.reserved.push(handle);
+                    item.assign_handle(handle);
+                    t.slots[slot] = Some(item);
                     t.next_id = id + 1;
                     return handle;
                 }
                 id += 1;
             }
-            // Every slot is taken: double the table and place everything
-            // again. Reserved handles need no moving: distinct modulo the
-            // old size, they stay distinct modulo the new one.
+            // Every slot is taken: double the table and place everything again.
             let new_size = (size as usize) * 2;
             assert!(new_size - 1 <= HANDLE_MASK as usize, "too many services");
             let mut slots: Vec<Option<Arc<T>>> = vec![None; new_size];
@@ -179,16 +163,20 @@ impl<T: HasHandle> HandleRegistry<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
-    struct Item(Handle);
+    struct Item(AtomicU32);
     impl HasHandle for Item {
         fn handle(&self) -> Handle {
-            self.0
+            self.0.load(Ordering::Relaxed)
+        }
+        fn assign_handle(&self, handle: Handle) {
+            self.0.store(handle, Ordering::Relaxed);
         }
     }
 
     fn reg(r: &HandleRegistry<Item>) -> Handle {
-        r.register_with(|h| Arc::new(Item(h))).0
+        r.register(Arc::new(Item(AtomicU32::new(0))))
     }
 
     #[test]
@@ -235,24 +223,13 @@ mod tests {
     }
 
     #[test]
-    fn a_handle_being_made_is_reserved_and_not_found_until_stored() {
-        let r = HandleRegistry::<Item>::new(0);
-        let (outer, _) = r.register_with(|h| {
-            // While this item is made: not found, and the next registration
-            // (which also grows the table past its first 4 slots) gets
-            // other handles.
-            assert!(r.grab(h).is_none());
-            let inner: Vec<_> = (0..6).map(|_| reg(&r)).collect();
-            assert!(!inner.contains(&h));
-            assert!(r.grab(h).is_none());
-            Arc::new(Item(h))
-        });
-        assert_eq!(outer, 1);
-        assert_eq!(r.grab(outer).unwrap().handle(), outer);
-        assert_eq!(r.len(), 7);
-        for h in 1..=7 {
-            assert_eq!(r.grab(h).unwrap().handle(), h);
-        }
+    fn a_registered_item_is_given_its_handle() {
+        let r = HandleRegistry::<Item>::new(2);
+        let item = Arc::new(Item(AtomicU32::new(0)));
+        let h = r.register(item.clone());
+        assert_eq!(h, 0x0200_0001);
+        assert_eq!(item.handle(), h);
+        assert!(Arc::ptr_eq(&r.grab(h).unwrap(), &item));
     }
 
     #[test]

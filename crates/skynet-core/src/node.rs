@@ -168,9 +168,8 @@ impl Node {
             }
         };
         self.live.fetch_add(1, Ordering::SeqCst);
-        let (handle, ctx) = self
-            .handles
-            .register_with(|h| Arc::new(Context::new(h, self.clone(), module, instance)));
+        let ctx = Arc::new(Context::new(self.clone(), module, instance));
+        let handle = self.handles.register(ctx.clone());
         match ctx.run_init(args) {
             Ok(()) => {
                 // Logged before the service can run, so nothing it logs
