@@ -166,9 +166,9 @@ fn cmd_stat(ctx: &Arc<Context>, p: &str) -> String {
                 "0".to_string()
             }
         }
-        "cpu" => format!("{:.6}", ctx.cpu_cost_us() as f64 / 1_000_000.0),
-        "time" => match ctx.current_dispatch_us() {
-            Some(us) => format!("{:.6}", us as f64 / 1_000_000.0),
+        "cpu" => format!("{:.6}", ctx.cpu_cost_ns() as f64 / 1e9),
+        "time" => match ctx.current_dispatch_ns() {
+            Some(ns) => format!("{:.6}", ns as f64 / 1e9),
             None => "0".to_string(),
         },
         "message" => ctx.message_count().to_string(),

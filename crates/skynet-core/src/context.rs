@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::dispatch_clock;
 use crate::handle::{Handle, HasHandle};
 use crate::harbor::{is_remote, RemoteMessage, RemoteTarget};
 use crate::message::{
@@ -93,7 +94,9 @@ pub struct Context {
     signal_closed: RwLock<bool>,
     endless: AtomicBool,
     message_count: AtomicU64,
+    /// Nanoseconds of CPU time in dispatches.
     cpu_cost: AtomicU64,
+    /// The thread's CPU time (ns) when the current dispatch began.
     cpu_start: AtomicU64,
     profile: bool,
     logfile: Mutex<Option<File>>,
@@ -112,41 +115,6 @@ impl HasHandle for Context {
     fn assign_handle(&self, handle: Handle) {
         self.handle.store(handle, Ordering::Relaxed);
     }
-}
-
-/// Microseconds of CPU time used by the calling thread.
-pub fn thread_time_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
-}
-
-thread_local! {
-    /// CPU time at the end of this worker's last dispatch, while the worker
-    /// has run without sleeping since (see [`dispatch_start_time`]).
-    static LAST_DISPATCH_END: Cell<Option<u64>> = const { Cell::new(None) };
-}
-
-/// The CPU-time origin of a dispatch. Reading the thread CPU clock is a
-/// system call, so when this worker dispatched just before (and has not
-/// slept since) the end of that dispatch serves as this one's start: one
-/// clock read per message instead of two. The small bookkeeping between
-/// two dispatches is then counted to the second service.
-fn dispatch_start_time() -> u64 {
-    match LAST_DISPATCH_END.with(|c| c.get()) {
-        Some(t) => t,
-        None => thread_time_us(),
-    }
-}
-
-/// Forgets the last dispatch end (a worker about to sleep, or outside the
-/// worker loop), so the next dispatch reads the clock afresh.
-pub(crate) fn reset_dispatch_clock() {
-    LAST_DISPATCH_END.with(|c| c.set(None));
 }
 
 impl Context {
@@ -363,22 +331,18 @@ impl Context {
         {
             let mut guard = self.instance.lock();
             if let Some(service) = guard.as_mut() {
-                let start = if self.profile {
-                    let t = dispatch_start_time();
-                    self.cpu_start.store(t, Ordering::Relaxed);
-                    t
-                } else {
-                    0
-                };
+                let start = self.profile.then(|| {
+                    let s = dispatch_clock::start();
+                    self.cpu_start.store(s.cpu, Ordering::Relaxed);
+                    s
+                });
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| service.dispatch(self, msg))) {
                     panicked = Some(panic_text(&p));
                 }
-                if self.profile {
-                    let end = thread_time_us();
-                    LAST_DISPATCH_END.with(|c| c.set(Some(end)));
+                if let Some(start) = start {
                     let cost = self.cpu_cost.load(Ordering::Relaxed);
                     self.cpu_cost
-                        .store(cost + end.saturating_sub(start), Ordering::Relaxed);
+                        .store(cost + dispatch_clock::finish(start), Ordering::Relaxed);
                 }
             }
         }
@@ -455,19 +419,19 @@ impl Context {
         self.message_count.load(Ordering::Relaxed)
     }
 
-    /// CPU time spent in dispatches, in microseconds.
-    pub fn cpu_cost_us(&self) -> u64 {
+    /// CPU time spent in dispatches, in nanoseconds (see
+    /// [`crate::dispatch_clock`]).
+    pub fn cpu_cost_ns(&self) -> u64 {
         self.cpu_cost.load(Ordering::Relaxed)
     }
 
-    /// CPU time of the current dispatch so far, in microseconds (0 when
-    /// profiling is off).
-    pub fn current_dispatch_us(&self) -> Option<u64> {
-        if self.profile {
-            Some(thread_time_us().saturating_sub(self.cpu_start.load(Ordering::Relaxed)))
-        } else {
-            None
-        }
+    /// CPU time of the current dispatch so far, in nanoseconds (`None` when
+    /// profiling is off). Meaningful on the dispatching thread (a service
+    /// asking about itself), as in the reference.
+    pub fn current_dispatch_ns(&self) -> Option<u64> {
+        self.profile.then(|| {
+            dispatch_clock::thread_cpu_ns().saturating_sub(self.cpu_start.load(Ordering::Relaxed))
+        })
     }
 
     /// Opens the per-service message log (`LOGON`). Returns the path on

@@ -8,6 +8,7 @@ pub mod command;
 pub mod config;
 pub mod context;
 pub mod daemon;
+pub mod dispatch_clock;
 pub mod env;
 pub mod ffi;
 pub mod handle;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::context::{dispatch_batch, reset_dispatch_clock};
+use crate::context::dispatch_batch;
 use crate::env::Env;
 use crate::message::{Message, PTYPE_SYSTEM};
 use crate::monitor::WorkerMonitor;
@@ -194,7 +194,7 @@ fn worker_loop(node: &Arc<Node>, index: usize, monitor: &WorkerMonitor, weight: 
     while !node.is_quitting() {
         current = dispatch_batch(node, monitor, current, weight);
         if current.is_none() {
-            reset_dispatch_clock();
+            crate::dispatch_clock::forget_anchor();
             node.scheduler().wait_for_work(|| node.is_quitting());
         }
     }
