@@ -47,6 +47,12 @@ impl Default for NodeOptions {
     }
 }
 
+/// Work an idle worker does before it sleeps: returns whether it did
+/// something (it is then called again, after a look for messages, until it
+/// says there is nothing left to do). Keep one call short: a message that
+/// arrives meanwhile waits for it.
+pub type IdleTask = Arc<dyn Fn() -> bool + Send + Sync>;
+
 pub struct Node {
     handles: HandleRegistry<Context>,
     scheduler: Scheduler,
@@ -62,6 +68,7 @@ pub struct Node {
     live: AtomicUsize,
     quit: AtomicBool,
     aborting: AtomicBool,
+    idle_tasks: RwLock<Vec<IdleTask>>,
 }
 
 impl Node {
@@ -81,6 +88,7 @@ impl Node {
             live: AtomicUsize::new(0),
             quit: AtomicBool::new(false),
             aborting: AtomicBool::new(false),
+            idle_tasks: RwLock::new(Vec::new()),
         })
     }
 
@@ -213,6 +221,27 @@ impl Node {
             }
             Pushed::Released(m) => Err(m),
         }
+    }
+
+    /// Adds work for idle workers (see [`IdleTask`]).
+    pub fn add_idle_task(&self, task: IdleTask) {
+        self.idle_tasks.write().push(task);
+    }
+
+    /// Runs each idle task once; true if any did something.
+    pub(crate) fn run_idle_tasks(&self) -> bool {
+        let tasks = self.idle_tasks.read().clone();
+        let mut busy = false;
+        for task in tasks {
+            busy |= task();
+        }
+        busy
+    }
+
+    /// Wakes a sleeping worker, if one sleeps, to run the idle tasks (a
+    /// service that used up something they make ahead of time).
+    pub fn wake_idle_worker(&self) {
+        self.scheduler.wake_sleeper();
     }
 
     /// Registers the harbor service's router.

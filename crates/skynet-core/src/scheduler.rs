@@ -230,6 +230,11 @@ impl Scheduler {
         }
     }
 
+    /// Wakes one sleeping worker, if one sleeps (for its idle tasks).
+    pub(crate) fn wake_sleeper(&self) {
+        self.wake_one();
+    }
+
     fn wake_one(&self) {
         if self.sleepers.count.load(Ordering::SeqCst) > 0 {
             let _g = self.sleepers.lock.lock();

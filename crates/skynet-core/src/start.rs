@@ -195,6 +195,9 @@ fn worker_loop(node: &Arc<Node>, index: usize, monitor: &WorkerMonitor, weight: 
         current = dispatch_batch(node, monitor, current, weight);
         if current.is_none() {
             crate::dispatch_clock::forget_anchor();
+            if node.run_idle_tasks() {
+                continue;
+            }
             node.scheduler().wait_for_work(|| node.is_quitting());
         }
     }

@@ -26,6 +26,7 @@ pub mod sharetable;
 pub mod snlua;
 pub mod socketdriver;
 pub mod sproto;
+pub mod state_pool;
 pub mod stm;
 pub mod tls;
 mod udata;

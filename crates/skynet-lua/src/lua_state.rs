@@ -139,6 +139,19 @@ impl LuaState {
     pub fn account(&self) -> &Arc<MemoryAccount> {
         &self.account
     }
+
+    /// Moves the state's accounting to `account` (a state made ahead of
+    /// time joins the service that takes it): the bytes counted so far go
+    /// with it, and later allocations are counted there.
+    pub fn adopt_account(&mut self, account: Arc<MemoryAccount>) {
+        account.used.store(self.account.used(), Ordering::Relaxed);
+        let ud = Arc::as_ptr(&account) as *mut c_void;
+        // SAFETY: the state is ours and not running (nothing allocates
+        // meanwhile); the new user data lives as long as the state, since
+        // the Arc is kept in the LuaState from now on.
+        unsafe { ffi::lua_setallocf(self.state.as_ptr(), account_alloc, ud) };
+        self.account = account;
+    }
 }
 
 unsafe extern "C-unwind" fn open_libs(l: *mut lua_State) -> c_int {
@@ -329,6 +342,26 @@ mod tests {
             "#,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn an_adopted_account_takes_over_the_count_and_the_limit() {
+        let first = Arc::new(MemoryAccount::new(Box::new(|_| {})));
+        let mut state = LuaState::new(first.clone()).expect("state");
+        let made = first.used();
+        let second = Arc::new(MemoryAccount::new(Box::new(|_| {})));
+        state.adopt_account(second.clone());
+        assert_eq!(second.used(), made);
+        run(state.as_ptr(), "t = {} for i = 1, 10000 do t[i] = i end").unwrap();
+        assert!(second.used() > made + 100_000);
+        assert_eq!(first.used(), made, "the old account counts no more");
+        second.set_limit(second.used() + 64 * 1024);
+        assert!(run(
+            state.as_ptr(),
+            "local t = {} for i = 1, 1000000 do t[i] = tostring(i) end",
+        )
+        .unwrap_err()
+        .contains("not enough memory"));
     }
 
     #[test]

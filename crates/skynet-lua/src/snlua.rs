@@ -118,6 +118,7 @@ pub fn register(node: &Node) {
         "snlua",
         Arc::new(|| Box::new(Snlua::new()) as Box<dyn Service>),
     );
+    node.add_idle_task(Arc::new(crate::state_pool::refill_one));
 }
 
 impl Service for Snlua {
@@ -125,8 +126,18 @@ impl Service for Snlua {
         self.shared
             .context
             .store(Arc::as_ptr(ctx) as *mut Context, Ordering::Release);
-        let state =
-            LuaState::new(self.shared.account.clone()).ok_or("snlua: can't create a Lua state")?;
+        let (ready, pool_low) = crate::state_pool::take();
+        if pool_low {
+            ctx.node().wake_idle_worker();
+        }
+        let state = match ready {
+            Some(mut state) => {
+                state.adopt_account(self.shared.account.clone());
+                state
+            }
+            None => LuaState::new(self.shared.account.clone())
+                .ok_or("snlua: can't create a Lua state")?,
+        };
         self.shared.main.store(state.as_ptr(), Ordering::SeqCst);
         self.state = Some(state);
         let me = ctx.handle();
