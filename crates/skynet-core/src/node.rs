@@ -238,10 +238,11 @@ impl Node {
         busy
     }
 
-    /// Wakes a sleeping worker, if one sleeps, to run the idle tasks (a
-    /// service that used up something they make ahead of time).
+    /// Has a worker run the idle tasks soon (a service used up something
+    /// they make ahead of time): a sleeping worker is woken, or the next
+    /// one about to sleep runs them first.
     pub fn wake_idle_worker(&self) {
-        self.scheduler.wake_sleeper();
+        self.scheduler.want_idle_work();
     }
 
     /// Registers the harbor service's router.

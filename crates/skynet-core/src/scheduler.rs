@@ -26,7 +26,7 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -98,6 +98,9 @@ struct Sleepers {
 /// The run queues and the sleeping workers of a node.
 pub(crate) struct Scheduler {
     shared: GlobalQueue<Arc<Context>>,
+    /// Somebody asked for the idle tasks to run (see
+    /// [`Scheduler::want_idle_work`]).
+    idle_wanted: AtomicBool,
     /// One per worker, made when the workers start.
     workers: OnceLock<Box<[RunQueue]>>,
     sleepers: Sleepers,
@@ -107,6 +110,7 @@ impl Scheduler {
     pub(crate) fn new() -> Scheduler {
         Scheduler {
             shared: GlobalQueue::new(),
+            idle_wanted: AtomicBool::new(false),
             workers: OnceLock::new(),
             sleepers: Sleepers {
                 lock: Mutex::new(()),
@@ -230,8 +234,10 @@ impl Scheduler {
         }
     }
 
-    /// Wakes one sleeping worker, if one sleeps (for its idle tasks).
-    pub(crate) fn wake_sleeper(&self) {
+    /// Has a worker run the idle tasks soon: wakes one sleeping worker, or
+    /// keeps the next one about to sleep awake.
+    pub(crate) fn want_idle_work(&self) {
+        self.idle_wanted.store(true, Ordering::SeqCst);
         self.wake_one();
     }
 
@@ -259,7 +265,7 @@ impl Scheduler {
     pub(crate) fn wait_for_work(&self, quitting: impl Fn() -> bool) {
         let mut g = self.sleepers.lock.lock();
         self.sleepers.count.fetch_add(1, Ordering::SeqCst);
-        if !self.has_work() && !quitting() {
+        if !self.has_work() && !self.idle_wanted.swap(false, Ordering::SeqCst) && !quitting() {
             self.sleepers.cond.wait(&mut g);
         }
         self.sleepers.count.fetch_sub(1, Ordering::SeqCst);
