@@ -5,7 +5,8 @@
 //! The reference reads the thread CPU clock before and after every
 //! message. That clock is a system call (about half a microsecond on this
 //! project's machines, a large part of a short dispatch), so each dispatch
-//! here is timed with the monotonic clock (vDSO, tens of nanoseconds), and
+//! here is timed with the monotonic clock (vDSO, tens of nanoseconds; the
+//! end of a worker's last dispatch is the start of its next one), and
 //! the thread CPU clock is read only when at least [`ANCHOR_SPAN`] has
 //! passed since the last reading. Between two readings the worker either
 //! ran all the time (CPU time advanced as much as wall time: every dispatch
@@ -26,6 +27,11 @@ thread_local! {
     /// The last thread CPU clock reading and the monotonic time it was
     /// taken at, both in nanoseconds.
     static ANCHOR: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+    /// When this thread's last dispatch ended (monotonic ns), while it has
+    /// gone on dispatching since: the next dispatch starts there, one
+    /// clock read per message instead of two (the little bookkeeping
+    /// between two dispatches counts to the second).
+    static LAST_END: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 #[cfg(test)]
@@ -63,7 +69,7 @@ pub struct DispatchStart {
 
 /// Called when a dispatch starts.
 pub fn start() -> DispatchStart {
-    let wall = wall_ns();
+    let wall = LAST_END.with(|e| e.take()).unwrap_or_else(wall_ns);
     let cpu = match ANCHOR.with(|a| a.get()) {
         Some((cpu, at)) => cpu + wall.saturating_sub(at),
         None => {
@@ -79,6 +85,7 @@ pub fn start() -> DispatchStart {
 /// nanoseconds.
 pub fn finish(start: DispatchStart) -> u64 {
     let wall = wall_ns();
+    LAST_END.with(|e| e.set(Some(wall)));
     let elapsed = wall.saturating_sub(start.wall);
     let Some((anchor_cpu, anchor_wall)) = ANCHOR.with(|a| a.get()) else {
         return elapsed;
@@ -93,10 +100,12 @@ pub fn finish(start: DispatchStart) -> u64 {
     elapsed.saturating_sub(preempted)
 }
 
-/// Forgets the calling thread's anchor (a worker about to sleep, or a
-/// thread outside the worker loop): the next dispatch reads the CPU clock.
+/// Forgets the calling thread's anchor and last dispatch end (a worker
+/// about to sleep or to run idle tasks, or a thread outside the worker
+/// loop): the next dispatch reads both clocks afresh.
 pub fn forget_anchor() {
     ANCHOR.with(|a| a.set(None));
+    LAST_END.with(|e| e.set(None));
 }
 
 #[cfg(test)]

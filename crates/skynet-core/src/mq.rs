@@ -1,8 +1,10 @@
-//! Message queues: one `ServiceQueue` per service and the node's
-//! `GlobalQueue` of services that have work. Stands for `skynet_mq.c`.
+//! Message queues: one `ServiceQueue` per service and the `GlobalQueue`
+//! (a FIFO of services that have work; the scheduler's shared queue).
+//! Stands for `skynet_mq.c`.
 //!
-//! A service queue is in the global queue at most once: the `scheduled` flag
-//! says it is there (or being dispatched). A new queue starts scheduled so
+//! A service queue is in a run queue (shared or a worker's, see
+//! `scheduler.rs`) at most once: the `scheduled` flag says it is there (or
+//! being dispatched). A new queue starts scheduled so
 //! that nothing dispatches it before its service's init has finished; the
 //! runtime schedules it explicitly afterwards. Popping the last message
 //! clears the flag, and the next push asks the caller to schedule it again.

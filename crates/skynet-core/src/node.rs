@@ -1,8 +1,9 @@
 //! The node: everything the services of one skynet process share (handles,
-//! the global queue, env, timer, modules, harbor routing, the logger) and
-//! the operations on services that are not tied to one context: launch,
-//! push, kill, abort. Stands for the global state of `skynet_server.c`,
-//! `skynet_handle.c`'s retire, and the worker wake-up of `skynet_start.c`.
+//! the scheduler, env, timer, modules, harbor routing, the logger, idle
+//! tasks) and the operations on services that are not tied to one context:
+//! launch, push, kill, abort. Stands for the global state of
+//! `skynet_server.c` and `skynet_handle.c`'s retire; which service runs
+//! where, and worker wake-ups, are `scheduler.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -144,6 +144,7 @@ fn dispatch_all(node: &Arc<Node>, handle: u32) {
             ctx.dispatch_message(msg);
         }
     }
+    crate::dispatch_clock::forget_anchor();
 }
 
 fn run_threads(node: &Arc<Node>, workers: usize) {
