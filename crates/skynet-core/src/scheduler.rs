@@ -12,7 +12,8 @@
 //! Every service still gets its turn in FIFO order among its queue's
 //! services; a worker looks at the shared queue first once every
 //! [`SHARED_QUEUE_INTERVAL`] picks, and otherwise whenever its own queue is
-//! empty; a worker with nothing of its own takes the oldest service of
+//! empty (a service it runs alone goes behind what waits there); a worker
+//! with nothing of its own takes the oldest service of
 //! another worker's queue, and the timer tick wakes a sleeping worker while
 //! any queue holds a service, so work never waits behind a busy worker for
 //! more than a tick (as in the reference).
@@ -22,7 +23,9 @@
 //! [`FAN_OUT_WAKE`] or more services runnable while its queue holds more
 //! than the one it will run next: a serial chain of calls (a spawn: caller,
 //! launcher, new service) stays on one worker instead of bouncing between
-//! cores. Log lines never wake one.
+//! cores. Log lines never wake one. A request for idle work (the node's
+//! idle tasks, e.g. Lua states made ahead) wakes a sleeping worker, or
+//! keeps the next one about to sleep awake.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
