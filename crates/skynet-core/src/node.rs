@@ -51,7 +51,7 @@ impl Default for NodeOptions {
 /// Work an idle worker does before it sleeps: returns whether it did
 /// something (it is then called again, after a look for messages, until it
 /// says there is nothing left to do). Keep one call short: a message that
-/// arrives meanwhile waits for it.
+/// arrives meanwhile waits for it. It must not add idle tasks.
 pub type IdleTask = Arc<dyn Fn() -> bool + Send + Sync>;
 
 pub struct Node {
@@ -229,11 +229,11 @@ impl Node {
         self.idle_tasks.write().push(task);
     }
 
-    /// Runs each idle task once; true if any did something.
+    /// Runs each idle task once; true if any did something. (Under the
+    /// read lock: an idle task must not add idle tasks.)
     pub(crate) fn run_idle_tasks(&self) -> bool {
-        let tasks = self.idle_tasks.read().clone();
         let mut busy = false;
-        for task in tasks {
+        for task in self.idle_tasks.read().iter() {
             busy |= task();
         }
         busy
