@@ -191,6 +191,11 @@ impl Context {
         self.node.log(self.handle(), text.into());
     }
 
+    /// Logs formatted text (`format_args!`) without making a `String`.
+    pub fn log_fmt(&self, args: std::fmt::Arguments<'_>) {
+        self.node.log_fmt(self.handle(), args);
+    }
+
     /// Sends a message, like `skynet_send`. `ptype` may carry
     /// `PTYPE_TAG_ALLOCSESSION`; the payload always moves (DONTCOPY is the
     /// only mode in Rust). Returns the session, -1 when the destination does

@@ -183,7 +183,7 @@ impl Node {
             Ok(()) => {
                 // Logged before the service can run, so nothing it logs
                 // comes before its LAUNCH line.
-                ctx.log(format!("LAUNCH {module} {args}"));
+                ctx.log_fmt(format_args!("LAUNCH {module} {args}"));
                 self.scheduler.schedule(ctx.clone());
                 Some(handle)
             }
@@ -417,13 +417,22 @@ impl Node {
     /// Sends `text` to the logger as coming from `source`, like
     /// `skynet_error`.
     pub fn log(&self, source: Handle, text: String) {
+        self.log_with(source, || Payload::from(text));
+    }
+
+    /// [`Node::log`] of formatted text, written straight into the message.
+    pub fn log_fmt(&self, source: Handle, args: std::fmt::Arguments<'_>) {
+        self.log_with(source, || Payload::from_fmt(args));
+    }
+
+    fn log_with(&self, source: Handle, text: impl FnOnce() -> Payload) {
         let logger = self.logger_handle();
         if logger == 0 {
             // No logger yet (the logger's own launch): dropped, as the
             // reference does.
             return;
         }
-        let msg = Message::new(source, 0, crate::message::PTYPE_TEXT, Payload::from(text));
+        let msg = Message::new(source, 0, crate::message::PTYPE_TEXT, text());
         // A log line is no reason to wake a sleeping worker: it waits at
         // most one timer tick.
         if let Err(m) = self.push_to(logger, msg, false) {

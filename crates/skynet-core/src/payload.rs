@@ -50,6 +50,21 @@ impl Payload {
         p
     }
 
+    /// A payload holding formatted text, with the NUL after it that
+    /// [`Payload::from_slice`] adds (no intermediate `String`).
+    pub fn from_fmt(args: std::fmt::Arguments<'_>) -> Payload {
+        if let Some(text) = args.as_str() {
+            return Payload::from_slice(text.as_bytes());
+        }
+        let mut p = Payload::with_capacity(64);
+        // Writing into a payload cannot fail.
+        let _ = std::fmt::Write::write_fmt(&mut p, args);
+        p.reserve(1);
+        // SAFETY: reserve made room for one byte after the text.
+        unsafe { *p.as_mut_ptr().add(p.len) = 0 };
+        p
+    }
+
     /// Takes ownership of a buffer from `skynet_malloc` (or C `malloc`).
     ///
     /// # Safety
@@ -167,6 +182,13 @@ impl Payload {
     }
 }
 
+impl std::fmt::Write for Payload {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl Drop for Payload {
     fn drop(&mut self) {
         if let Some(p) = self.ptr {
@@ -215,6 +237,20 @@ impl From<Vec<u8>> for Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_text_is_nul_terminated_like_a_copied_slice() {
+        let p = Payload::from_fmt(format_args!("LAUNCH {} {}", "snlua", 42));
+        assert_eq!(p.as_slice(), b"LAUNCH snlua 42");
+        // SAFETY: from_fmt leaves a NUL right after the text.
+        assert_eq!(unsafe { *p.as_ptr().add(p.len()) }, 0);
+        let plain = Payload::from_fmt(format_args!("no arguments"));
+        assert_eq!(plain.as_slice(), b"no arguments");
+        // SAFETY: as above.
+        assert_eq!(unsafe { *plain.as_ptr().add(plain.len()) }, 0);
+        let long = "x".repeat(300);
+        assert_eq!(Payload::from_fmt(format_args!("{long}!")).len(), 301);
+    }
 
     #[test]
     fn grows_and_round_trips_through_raw() {
