@@ -17,8 +17,7 @@
 //! ([`forget_anchor`]), so its sleep never counts as preemption.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much wall time a worker may go without reading the CPU clock.
 pub const ANCHOR_SPAN: Duration = Duration::from_micros(100);
@@ -53,10 +52,16 @@ pub fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Monotonic nanoseconds since the first call in the process.
+/// Monotonic nanoseconds (from an arbitrary origin, the same for every
+/// thread).
 fn wall_ns() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Where a dispatch started, on both clocks.
@@ -111,6 +116,7 @@ pub fn forget_anchor() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn burn(d: Duration) {
         let until = Instant::now() + d;
