@@ -191,9 +191,9 @@ impl Context {
         self.node.log(self.handle(), text.into());
     }
 
-    /// Logs formatted text (`format_args!`) without making a `String`.
-    pub fn log_fmt(&self, args: std::fmt::Arguments<'_>) {
-        self.node.log_fmt(self.handle(), args);
+    /// Logs the line made of `parts` without making a `String`.
+    pub fn log_parts(&self, parts: &[&str]) {
+        self.node.log_parts(self.handle(), parts);
     }
 
     /// Sends a message, like `skynet_send`. `ptype` may carry

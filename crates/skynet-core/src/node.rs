@@ -183,7 +183,7 @@ impl Node {
             Ok(()) => {
                 // Logged before the service can run, so nothing it logs
                 // comes before its LAUNCH line.
-                ctx.log_fmt(format_args!("LAUNCH {module} {args}"));
+                ctx.log_parts(&["LAUNCH ", module, " ", args]);
                 self.scheduler.schedule(ctx.clone());
                 Some(handle)
             }
@@ -420,9 +420,10 @@ impl Node {
         self.log_with(source, || Payload::from(text));
     }
 
-    /// [`Node::log`] of formatted text, written straight into the message.
-    pub fn log_fmt(&self, source: Handle, args: std::fmt::Arguments<'_>) {
-        self.log_with(source, || Payload::from_fmt(args));
+    /// [`Node::log`] of a line made of `parts`, written straight into the
+    /// message.
+    pub fn log_parts(&self, source: Handle, parts: &[&str]) {
+        self.log_with(source, || Payload::concat(parts));
     }
 
     fn log_with(&self, source: Handle, text: impl FnOnce() -> Payload) {

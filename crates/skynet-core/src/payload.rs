@@ -50,17 +50,17 @@ impl Payload {
         p
     }
 
-    /// A payload holding formatted text, with the NUL after it that
-    /// [`Payload::from_slice`] adds (no intermediate `String`).
-    pub fn from_fmt(args: std::fmt::Arguments<'_>) -> Payload {
-        if let Some(text) = args.as_str() {
-            return Payload::from_slice(text.as_bytes());
+    /// A payload holding `parts` one after the other, with the NUL after
+    /// them that [`Payload::from_slice`] adds (one allocation, no
+    /// formatting machinery: a log line on a hot path).
+    pub fn concat<S: AsRef<[u8]>>(parts: &[S]) -> Payload {
+        let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+        let mut p = Payload::with_capacity(len + 1);
+        for part in parts {
+            p.extend_from_slice(part.as_ref());
         }
-        let mut p = Payload::with_capacity(64);
-        // Writing into a payload cannot fail.
-        let _ = std::fmt::Write::write_fmt(&mut p, args);
-        p.reserve(1);
-        // SAFETY: reserve made room for one byte after the text.
+        // SAFETY: the capacity is at least len + 1, so the byte after the
+        // data is inside the buffer.
         unsafe { *p.as_mut_ptr().add(p.len) = 0 };
         p
     }
@@ -182,13 +182,6 @@ impl Payload {
     }
 }
 
-impl std::fmt::Write for Payload {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
 impl Drop for Payload {
     fn drop(&mut self) {
         if let Some(p) = self.ptr {
@@ -239,17 +232,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formatted_text_is_nul_terminated_like_a_copied_slice() {
-        let p = Payload::from_fmt(format_args!("LAUNCH {} {}", "snlua", 42));
-        assert_eq!(p.as_slice(), b"LAUNCH snlua 42");
-        // SAFETY: from_fmt leaves a NUL right after the text.
+    fn concatenated_parts_are_nul_terminated_like_a_copied_slice() {
+        let p = Payload::concat(&["LAUNCH ", "snlua", " ", "bootstrap"]);
+        assert_eq!(p.as_slice(), b"LAUNCH snlua bootstrap");
+        // SAFETY: concat leaves a NUL right after the data.
         assert_eq!(unsafe { *p.as_ptr().add(p.len()) }, 0);
-        let plain = Payload::from_fmt(format_args!("no arguments"));
-        assert_eq!(plain.as_slice(), b"no arguments");
-        // SAFETY: as above.
-        assert_eq!(unsafe { *plain.as_ptr().add(plain.len()) }, 0);
-        let long = "x".repeat(300);
-        assert_eq!(Payload::from_fmt(format_args!("{long}!")).len(), 301);
+        let empty = Payload::concat(&["", ""]);
+        assert_eq!(empty.as_slice(), b"");
+        // SAFETY: as above (an empty payload still has its NUL byte).
+        assert_eq!(unsafe { *empty.as_ptr() }, 0);
     }
 
     #[test]
