@@ -43,10 +43,35 @@ fn keep_name(name: &str) -> ModuleName {
     Box::leak(name.to_string().into_boxed_str())
 }
 
+/// FNV-1a: module names are few and short, and a launch looks its module
+/// up by name; the default SipHash costs more than the rest of the lookup.
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type NameMap<V> = HashMap<ModuleName, V, std::hash::BuildHasherDefault<NameHasher>>;
+
 pub struct ModuleRegistry {
     path: String,
-    natives: RwLock<HashMap<ModuleName, Arc<dyn ServiceFactory>>>,
-    foreign: Mutex<HashMap<ModuleName, Arc<CModule>>>,
+    natives: RwLock<NameMap<Arc<dyn ServiceFactory>>>,
+    foreign: Mutex<NameMap<Arc<CModule>>>,
 }
 
 impl ModuleRegistry {
@@ -54,8 +79,8 @@ impl ModuleRegistry {
     pub fn new(path: &str) -> ModuleRegistry {
         ModuleRegistry {
             path: path.to_string(),
-            natives: RwLock::new(HashMap::new()),
-            foreign: Mutex::new(HashMap::new()),
+            natives: RwLock::new(NameMap::default()),
+            foreign: Mutex::new(NameMap::default()),
         }
     }
 
