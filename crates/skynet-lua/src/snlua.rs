@@ -341,6 +341,18 @@ impl Snlua {
     }
 }
 
+/// The part of a service state's start that depends on no service, done
+/// ahead of time on pooled states (see `state_pool`): the code cache
+/// module and the switch to generational collection (a full collection of
+/// the libraries' objects). `init_state` then finds the module loaded and
+/// the mode set. Run protected.
+pub(crate) unsafe extern "C-unwind" fn prepare_state(l: *mut lua_State) -> c_int {
+    ffi::luaL_requiref(l, c"skynet.codecache".as_ptr(), luaopen_skynet_codecache, 0);
+    ffi::lua_pop(l, 1);
+    ffi::lua_gc(l, ffi::LUA_GCGEN, 0, 0);
+    0
+}
+
 /// The protected part of the start: arguments are the shared state (light
 /// userdata), lua_path, lua_cpath, luaservice, lualoader, the service's
 /// argument string and preload (or nil). Returns (error text or nil,

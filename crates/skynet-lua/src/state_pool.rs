@@ -1,7 +1,8 @@
 //! Lua states made ahead of time. Ours: the reference makes each service's
 //! state inside its launch (`snlua_init` in `service_snlua.c`).
 //!
-//! A new state with its standard libraries open is the same for every
+//! A new state with its standard libraries open (and the code cache module,
+//! in generational mode: `snlua::prepare_state`) is the same for every
 //! service, and making one is a good part of a launch (a fifth of its
 //! instructions). Idle workers make a few in advance ([`refill_one`] runs as
 //! a node idle task); a launch takes one ([`take`]) and adopts it for its
@@ -12,6 +13,7 @@
 
 use std::sync::Arc;
 
+use mlua::ffi;
 use parking_lot::Mutex;
 
 use crate::lua_state::{LuaState, MemoryAccount};
@@ -41,6 +43,16 @@ pub fn refill_one() -> bool {
     let Some(state) = LuaState::new(Arc::new(MemoryAccount::new(Box::new(|_| {})))) else {
         return false;
     };
+    // SAFETY: a fresh state of ours; the preparation runs protected and
+    // leaves the stack as it found it.
+    let prepared = unsafe {
+        let l = state.as_ptr();
+        ffi::lua_pushcfunction(l, crate::snlua::prepare_state);
+        ffi::lua_pcall(l, 0, 0, 0) == ffi::LUA_OK
+    };
+    if !prepared {
+        return false;
+    }
     let mut pool = POOL.lock();
     if pool.len() < POOL_TARGET {
         pool.push(state);
