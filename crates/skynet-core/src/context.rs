@@ -538,7 +538,7 @@ pub(crate) fn dispatch_batch(
         monitor.trigger(0, 0);
         i += 1;
     }
-    Some(scheduler.requeue(ctx))
+    scheduler.requeue(ctx)
 }
 
 /// Parses the hex digits of a `:hex` address like `strtoul(s, NULL, 16)`:

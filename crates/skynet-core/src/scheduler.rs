@@ -188,6 +188,15 @@ impl Scheduler {
         }
     }
 
+    /// The front of the shared queue, without taking its lock when it is
+    /// empty (as it mostly is: only other threads fill it).
+    fn pop_shared(&self) -> Option<Arc<Context>> {
+        if self.shared.is_empty() {
+            return None;
+        }
+        self.shared.pop()
+    }
+
     /// The service a worker runs next when it has none (see the module doc).
     pub(crate) fn take_next(&self) -> Option<Arc<Context>> {
         let Some(i) = self.own_index() else {
@@ -199,7 +208,7 @@ impl Scheduler {
             n
         });
         if picks.is_multiple_of(SHARED_QUEUE_INTERVAL) {
-            if let Some(ctx) = self.shared.pop() {
+            if let Some(ctx) = self.pop_shared() {
                 return Some(ctx);
             }
         }
@@ -207,7 +216,7 @@ impl Scheduler {
         if let Some(ctx) = queues[i].pop() {
             return Some(ctx);
         }
-        if let Some(ctx) = self.shared.pop() {
+        if let Some(ctx) = self.pop_shared() {
             return Some(ctx);
         }
         // Nothing of our own: the oldest service of another worker.
@@ -216,7 +225,9 @@ impl Scheduler {
 
     /// The service a worker runs next when `ctx`, which it just ran, still
     /// has messages: `ctx` goes behind the others.
-    pub(crate) fn requeue(&self, ctx: Arc<Context>) -> Arc<Context> {
+    /// `None` only when idle workers took everything meanwhile, `ctx`
+    /// included.
+    pub(crate) fn requeue(&self, ctx: Arc<Context>) -> Option<Arc<Context>> {
         match self.own_index() {
             Some(i) => {
                 let queue = &self.run_queues()[i];
@@ -225,15 +236,16 @@ impl Scheduler {
                     // (socket and timer messages) goes first, as in a
                     // single FIFO; with nothing there, run on.
                     if self.shared.is_empty() {
-                        return ctx;
+                        return Some(ctx);
                     }
-                    return self.shared.rotate(ctx);
+                    return Some(self.shared.rotate(ctx));
                 }
                 queue.push(ctx);
+                // Other workers may steal from this queue between the push
+                // and the pick, even `ctx` itself.
                 self.take_next()
-                    .expect("a run queue that was just pushed is not empty")
             }
-            None => self.shared.rotate(ctx),
+            None => Some(self.shared.rotate(ctx)),
         }
     }
 
